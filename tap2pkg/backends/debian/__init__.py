@@ -1,0 +1,28 @@
+"""Debian backend: an editable source package (debian/, .dsc, tarball) and a .deb."""
+
+from __future__ import annotations
+
+from tap2pkg import validate
+from tap2pkg.spec import Conventions
+
+CONVENTIONS = Conventions(
+    tool="tap2deb",
+    package_option="--debfile",
+    summary_template="A Twisted-based server for {protocol}",
+    default_maintainer=None,
+    default_twistd="/usr/bin/twistd3",  # Debian 12's python3-twisted ships only twistd3
+    default_init="systemd,sysv",
+    init_systems=("systemd", "sysv"),
+    user_prefix="_",  # Debian Policy 9.2.1: new system user names start with "_"
+    check_name=validate.deb_name,
+    check_version=validate.deb_version,
+    check_maintainer=validate.maintainer,
+    check_dependency=validate.deb_dependency,
+)
+
+# Where Debian 12 puts things.
+UNIT_DIR = "lib/systemd/system"
+DEFAULTS_DIR = "etc/default"
+BASE_DEPENDS = ("python3-twisted", "adduser")
+# dh_installinit (compat 13) calls invoke-rc.d --skip-systemd-native.
+INIT_PRE_DEPENDS = ("init-system-helpers (>= 1.54~)",)

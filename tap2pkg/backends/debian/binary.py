@@ -1,0 +1,115 @@
+"""The binary .deb, laid out from the same PackageSpec and built with dpkg-deb."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+from tap2pkg.backends.debian import INIT_PRE_DEPENDS, UNIT_DIR, control, scripts, source
+from tap2pkg.model import PackageSpec
+from tap2pkg.render import render
+from tap2pkg.run import run_tool
+from tap2pkg.tree import SourceTree
+
+
+def deb_filename(spec: PackageSpec) -> str:
+    version = spec.version.split(":", 1)[-1]  # the epoch is not part of file names
+    return f"{spec.name}_{version}_all.deb"
+
+
+def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
+    """What dh would install from the source tree: path in the package -> file."""
+    name = spec.name
+    files = SourceTree()
+    files.add(spec.app_path.as_posix().lstrip("/"), spec.app.content)
+    files.add(f"etc/default/{name}", tree.text(f"debian/{name}.default"))
+    if spec.sysv:
+        files.add(f"etc/init.d/{name}", tree.text(f"debian/{name}.init"), 0o755)
+    if spec.systemd:
+        files.add(f"{UNIT_DIR}/{name}.service", tree.text(f"debian/{name}.service"))
+    if f"debian/{name}.lintian-overrides" in tree:
+        files.add(
+            f"usr/share/lintian/overrides/{name}", tree.text(f"debian/{name}.lintian-overrides")
+        )
+    doc = f"usr/share/doc/{name}"
+    files.add(f"{doc}/copyright", tree.text("debian/copyright"))
+    # Native packages install debian/changelog as changelog.gz, compressed like gzip -9n.
+    files.add(
+        f"{doc}/changelog.gz",
+        gzip.compress(tree["debian/changelog"].data, compresslevel=9, mtime=0),
+    )
+    return files
+
+
+def _directories(paths: list[str], extra: list[str]) -> list[str]:
+    dirs: set[str] = set(extra)
+    for path in [*paths, *extra]:
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    return sorted(dirs)
+
+
+def _installed_size(files: SourceTree, dirs: list[str], meta: SourceTree) -> int:
+    """As dpkg-gencontrol counts: KiB per file, rounded up, and 1 per directory, over the
+    package tree and DEBIAN/ as it stands when dh_gencontrol runs (before md5sums)."""
+    kib = sum((len(tree[p].data) + 1023) // 1024 for tree in (files, meta) for p in tree)
+    return kib + len(dirs) + 2  # the root and DEBIAN/ themselves
+
+
+def control_files(spec: PackageSpec, files: SourceTree, dirs: list[str]) -> SourceTree:
+    """DEBIAN/: control, conffiles (everything under /etc), md5sums, maintainer scripts."""
+    meta = SourceTree()
+    conffiles = [p for p in files if p.startswith("etc/")]
+    meta.add("conffiles", "".join(f"/{p}\n" for p in conffiles))
+    for script, text in scripts.binary_scripts(spec).items():
+        meta.add(script, text, 0o755)
+    installed_size = _installed_size(files, dirs, meta)
+    meta.add(
+        "control",
+        render(
+            "debian/binary-control.j2",
+            spec=spec,
+            installed_size=installed_size,
+            pre_depends=list(INIT_PRE_DEPENDS) if spec.sysv else [],
+            depends=source.depends(spec),
+            extended_description=control.extended_description(spec.long_description),
+        ),
+    )
+    meta.add(
+        "md5sums",
+        "".join(
+            f"{hashlib.md5(files[p].data).hexdigest()}  {p}\n"  # noqa: S324 - dpkg's format
+            for p in files
+            if p not in conffiles
+        ),
+    )
+    return meta
+
+
+def build_deb(spec: PackageSpec, tree: SourceTree, workdir: Path, *, verbose: bool) -> Path:
+    """Lay out the package under workdir/root and build workdir/<file>.deb."""
+    root = workdir / "root"
+    files = payload(spec, tree)
+    dirs = _directories(list(files), [spec.state_dir.as_posix()[1:], spec.log_dir.as_posix()[1:]])
+    root.mkdir(mode=0o755)
+    os.chmod(root, 0o755)
+    for d in dirs:
+        (root / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / d, 0o755)
+    files.write(root, with_manifest=False)
+    meta = root / "DEBIAN"
+    meta.mkdir()
+    os.chmod(meta, 0o755)
+    control_files(spec, files, dirs).write(meta, with_manifest=False)
+    out = workdir / deb_filename(spec)
+    env = {"SOURCE_DATE_EPOCH": str(spec.timestamp)}
+    run_tool(
+        ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(out)],
+        env=env,
+        verbose=verbose,
+        hint="dpkg-deb comes with dpkg",
+    )
+    return out

@@ -1,0 +1,74 @@
+"""Maintainer scripts.
+
+The source package ships debian/<pkg>.postinst and .postrm with a #DEBHELPER# token;
+dh fills it with its autoscripts.  The binary .deb built straight with dpkg-deb gets the
+same scripts with the token replaced by our renditions of those autoscripts, chosen and
+ordered as debhelper 13 does for a package with an init script and/or a systemd unit.
+"""
+
+from __future__ import annotations
+
+from tap2pkg.model import PackageSpec
+from tap2pkg.render import render
+
+TOKEN = "#DEBHELPER#"
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
+# Hand-written parts kept in the source package (the rest comes from debhelper).
+HAND_WRITTEN = ("postinst", "postrm")
+
+
+def hand_written(spec: PackageSpec, script: str) -> str:
+    return render(f"debian/{script}.j2", spec=spec)
+
+
+def _autoscripts(spec: PackageSpec, script: str) -> list[tuple[str, str]]:
+    """(debhelper tool, autoscript) pairs, in the order dh 13.11 writes them."""
+    init = [("dh_installinit", name) for name in _INIT[script]] if spec.sysv else []
+    unit = [("dh_installsystemd", name) for name in _SYSTEMD[script]] if spec.systemd else []
+    # prerm snippets are added in reverse order of the tools' run (dh_installinit first).
+    return unit + init if script == "prerm" else init + unit
+
+
+_INIT = {
+    "preinst": ["preinst-init-chmod"],
+    "postinst": ["postinst-init-restart"],
+    "prerm": ["prerm-init-norestart"],
+    "postrm": ["postrm-init"],
+}
+_SYSTEMD: dict[str, list[str]] = {
+    "preinst": [],
+    "postinst": ["postinst-systemd-enable", "postinst-systemd-restart"],
+    "prerm": ["prerm-systemd-restart"],
+    "postrm": ["postrm-systemd-reload-only", "postrm-systemd"],
+}
+
+
+def debhelper_section(spec: PackageSpec, script: str) -> str:
+    context = {
+        "script": spec.name,
+        "initscript": f"/etc/init.d/{spec.name}",
+        "unit": f"{spec.name}.service",
+    }
+    parts = []
+    for tool, name in _autoscripts(spec, script):
+        body = render(f"debian/autoscripts/{name}.j2", **context)
+        parts.append(
+            f"# Automatically added by {spec.tool} (as {tool} does)\n{body}"
+            "# End automatically added section\n"
+        )
+    return "".join(parts)
+
+
+def binary_scripts(spec: PackageSpec) -> dict[str, str]:
+    """The maintainer scripts of the .deb, by name; scripts with nothing to do are left out."""
+    scripts: dict[str, str] = {}
+    for script in SCRIPTS:
+        section = debhelper_section(spec, script)
+        if script in HAND_WRITTEN:
+            text = hand_written(spec, script).replace(TOKEN, section)
+        elif section:
+            text = f"#!/bin/sh\nset -e\n{section}"
+        else:
+            continue
+        scripts[script] = text
+    return scripts

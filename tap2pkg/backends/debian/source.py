@@ -1,0 +1,98 @@
+"""The editable Debian source package, rendered as a SourceTree rooted at <pkg>-<version>/."""
+
+from __future__ import annotations
+
+from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, scripts
+from tap2pkg.model import PackageSpec
+from tap2pkg.render import render
+from tap2pkg.tree import SourceTree
+
+
+def defaults_path(spec: PackageSpec) -> str:
+    return f"/etc/default/{spec.name}"
+
+
+def service_files(spec: PackageSpec) -> dict[str, tuple[str, int]]:
+    """Files shared by the source package and the .deb: suffix -> (text, mode)."""
+    readers = " and ".join(
+        what
+        for what, wanted in (
+            (f"/etc/init.d/{spec.name}", spec.sysv),
+            (f"{spec.name}.service", spec.systemd),
+        )
+        if wanted
+    )
+    files = {
+        "default": (
+            render("service/defaults.j2", spec=spec, readers=readers),
+            0o644,
+        )
+    }
+    if spec.systemd:
+        files["service"] = (
+            render("service/unit.service.j2", spec=spec, defaults_path=defaults_path(spec)),
+            0o644,
+        )
+    if spec.sysv:
+        files["init"] = (
+            render("service/init.debian.j2", spec=spec, defaults_path=defaults_path(spec)),
+            0o755,
+        )
+    return files
+
+
+def lintian_overrides(spec: PackageSpec) -> str | None:
+    """Overrides, each with its reason; None when none is needed."""
+    if spec.summary != CONVENTIONS.summary_template.format(protocol=spec.protocol):
+        return None
+    return (
+        "# The synopsis is the original tap2deb's default wording, kept for compatibility;\n"
+        "# pass --description to choose another.\n"
+        "description-synopsis-starts-with-article\n"
+    )
+
+
+def depends(spec: PackageSpec) -> list[str]:
+    return [*BASE_DEPENDS, *spec.depends]
+
+
+def render_source(spec: PackageSpec) -> SourceTree:
+    tree = SourceTree()
+    name = spec.name
+    tree.add(spec.app_filename, spec.app.content, 0o644)
+    tree.add(
+        "debian/control",
+        render(
+            "debian/control.j2",
+            spec=spec,
+            depends=depends(spec),
+            extended_description=control.extended_description(spec.long_description),
+        ),
+    )
+    tree.add("debian/rules", render("debian/rules"), 0o755)
+    tree.add("debian/changelog", control.changelog(spec))
+    license_name, license_lines = control.license_text(spec)
+    tree.add(
+        "debian/copyright",
+        render(
+            "debian/copyright.j2",
+            spec=spec,
+            year=control.copyright_year(spec),
+            license_name=license_name,
+            license_text=license_lines,
+        ),
+    )
+    tree.add("debian/source/format", "3.0 (native)\n")
+    for suffix, (text, mode) in service_files(spec).items():
+        tree.add(f"debian/{name}.{suffix}", text, mode)
+    tree.add(f"debian/{name}.install", f"{spec.app_filename} {spec.conf_dir.relative_to('/')}/\n")
+    tree.add(
+        f"debian/{name}.dirs",
+        f"{spec.state_dir.relative_to('/')}\n{spec.log_dir.relative_to('/')}\n",
+    )
+    overrides = lintian_overrides(spec)
+    if overrides is not None:
+        tree.add(f"debian/{name}.lintian-overrides", overrides)
+    for script in scripts.HAND_WRITTEN:
+        tree.add(f"debian/{name}.{script}", scripts.hand_written(spec, script), 0o755)
+    return tree

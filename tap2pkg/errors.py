@@ -1,0 +1,47 @@
+"""The few exceptions tap2pkg raises; cli.py is the one place that turns them into exit codes.
+
+Library code raises these and never prints or exits.  Each carries a message that fits on
+one line and names what it is about.
+"""
+
+from __future__ import annotations
+
+
+class Tap2pkgError(Exception):
+    """Base class: a problem the user can act on (no traceback is shown)."""
+
+    exit_code = 1
+
+
+class UsageError(Tap2pkgError):
+    """Bad options or option values (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class AppFileError(Tap2pkgError):
+    """The application file cannot be read, is malformed, or is refused (exit code 2)."""
+
+    exit_code = 2
+
+
+class BuildError(Tap2pkgError):
+    """An external tool failed, or an output could not be written (exit code 1)."""
+
+    exit_code = 1
+
+
+class ToolError(BuildError):
+    """An external tool exited non-zero; the message holds its command and output tail."""
+
+    def __init__(self, argv: list[str], returncode: int, output: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-20:])
+        cmd = " ".join(argv)
+        super().__init__(f"command failed (exit {returncode}): {cmd}\n{tail}".rstrip())

@@ -1,0 +1,108 @@
+"""The data model that flows through the pipeline: AppInfo (what the loader read) and
+PackageSpec (validated, format-neutral description of the package to make)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import PurePosixPath
+
+
+class AppKind(str, Enum):
+    """Kinds of application file, named as the original tools' ``--type`` values."""
+
+    PYTHON = "python"
+    TAP = "tap"
+    SOURCE = "source"
+    XML = "xml"
+
+    @property
+    def twistd_option(self) -> str:
+        """The twistd option that loads this kind (XML is converted to AOT source)."""
+        return {"python": "python", "tap": "file", "source": "source", "xml": "source"}[
+            self.value
+        ]
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """What the loader learned from an application file, without running it."""
+
+    kind: AppKind
+    filename: str  # base name as found on disk
+    content: bytes  # the bytes to install
+    app_name: str | None = None  # Application("name", ...)
+    uid: int | None = None
+    gid: int | None = None
+    endpoints: tuple[str, ...] = ()  # strports-style descriptions, e.g. "tcp:8080"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def twistd_option(self) -> str:
+        return self.kind.twistd_option
+
+
+INIT_SYSTEMS = ("systemd", "sysv")
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """Everything a backend needs to make a package; knows no package format."""
+
+    name: str
+    version: str
+    maintainer: str
+    protocol: str
+    summary: str
+    long_description: str  # free text, lines separated by "\n"; backends fold it
+    app: AppInfo
+    app_filename: str  # installed as /etc/<name>/<app_filename>
+    user: str
+    group: str
+    twistd: str  # absolute path of twistd on the target
+    init_systems: tuple[str, ...]  # subset of INIT_SYSTEMS, in that order
+    depends: tuple[str, ...] = ()
+    license: str | None = None
+    url: str | None = None
+    timestamp: int = 0  # seconds since the epoch (SOURCE_DATE_EPOCH or now)
+    tool: str = "tap2deb"  # which command made it, for changelogs and descriptions
+
+    @property
+    def conf_dir(self) -> PurePosixPath:
+        return PurePosixPath("/etc") / self.name
+
+    @property
+    def app_path(self) -> PurePosixPath:
+        return self.conf_dir / self.app_filename
+
+    @property
+    def state_dir(self) -> PurePosixPath:
+        return PurePosixPath("/var/lib") / self.name
+
+    @property
+    def log_dir(self) -> PurePosixPath:
+        return PurePosixPath("/var/log") / self.name
+
+    @property
+    def log_file(self) -> PurePosixPath:
+        return self.log_dir / f"{self.name}.log"
+
+    @property
+    def run_dir(self) -> PurePosixPath:
+        return PurePosixPath("/run") / self.name
+
+    @property
+    def pid_file(self) -> PurePosixPath:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def twistd_option(self) -> str:
+        return self.app.twistd_option
+
+    @property
+    def systemd(self) -> bool:
+        return "systemd" in self.init_systems
+
+    @property
+    def sysv(self) -> bool:
+        return "sysv" in self.init_systems

@@ -1,0 +1,158 @@
+"""Options -> one validated PackageSpec.
+
+The command line fills an Options (raw strings, None where not given); a backend's
+Conventions supply the defaults and grammars that differ between Debian and RPM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tap2pkg import validate
+from tap2pkg.errors import UsageError
+from tap2pkg.model import INIT_SYSTEMS, AppInfo, PackageSpec
+
+_SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Raw option values as typed; None means "not given, use the default"."""
+
+    tapfile: Path
+    maintainer: str | None = None
+    protocol: str | None = None
+    description: str | None = None
+    long_description: str | None = None
+    version: str = "1.0"
+    package: str | None = None  # --debfile / --rpmfile
+    user: str | None = None
+    group: str | None = None
+    twistd: str | None = None
+    depends: tuple[str, ...] = ()
+    init: str | None = None
+    license: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """What differs between the formats above the backend line (defaults, grammars)."""
+
+    tool: str  # "tap2deb" / "tap2rpm"
+    package_option: str  # "--debfile" / "--rpmfile"
+    summary_template: str  # formatted with protocol=
+    default_maintainer: str | None  # None: the option is required
+    default_twistd: str
+    default_init: str
+    init_systems: tuple[str, ...]
+    user_prefix: str  # Debian policy: new system users start with "_"
+    check_name: Callable[[str, str], str]
+    check_version: Callable[[str, str], str]
+    check_maintainer: Callable[[str, str], str]
+    check_dependency: Callable[[str, str], str]
+
+
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return int(time.time())
+    if not value.isdigit():
+        raise UsageError(f"{value!r} is not a number of seconds", "SOURCE_DATE_EPOCH")
+    return int(value)
+
+
+def _slug(protocol: str) -> str:
+    return re.sub(r"[^a-z0-9.+-]+", "-", protocol.lower()).strip("-")
+
+
+def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
+    """Apply defaults, validate every field, and return the PackageSpec."""
+    if options.maintainer is None:
+        if conv.default_maintainer is None:
+            raise UsageError("maintainer must be specified.")
+        maintainer = conv.default_maintainer
+    else:
+        maintainer = conv.check_maintainer(options.maintainer, "--maintainer")
+
+    protocol = options.protocol
+    if protocol is None:
+        protocol = Path(app.filename).name.split(".", 1)[0]
+    protocol = validate.one_line(protocol, "--protocol")
+
+    if options.package is not None:
+        name = conv.check_name(options.package, conv.package_option)
+    else:
+        derived = f"twisted-{_slug(protocol)}"
+        try:
+            name = conv.check_name(derived, "--protocol")
+        except UsageError as exc:
+            raise UsageError(
+                f"the package name {derived!r} derived from it is not valid; "
+                f"pass {conv.package_option}",
+                "--protocol",
+            ) from exc
+
+    summary = validate.summary(
+        options.description
+        if options.description is not None
+        else conv.summary_template.format(protocol=protocol)
+    )
+    long_description = validate.long_description(
+        options.long_description
+        if options.long_description is not None
+        else f"Automatically created by {conv.tool}"
+    )
+    version = conv.check_version(options.version, "--set-version")
+
+    if not _SAFE_FILENAME.fullmatch(app.filename):
+        raise UsageError(
+            f"{app.filename!r}: rename the file to letters, digits and '._+-' only",
+            "--tapfile",
+        )
+
+    default_user = f"{conv.user_prefix}{name}"
+    if options.user is None and len(default_user) > 32:
+        raise UsageError(
+            f"the default service user {default_user!r} is longer than 32 characters; "
+            "pass --user",
+            "--user",
+        )
+    user = validate.system_user(options.user or default_user, "--user")
+    group = validate.system_user(options.group or user, "--group")
+
+    twistd = validate.absolute_path(options.twistd or conv.default_twistd, "--twistd")
+    init_systems = validate.init_systems(options.init or conv.default_init, conv.init_systems)
+    assert set(init_systems) <= set(INIT_SYSTEMS)  # noqa: S101 - conventions are ours
+
+    depends: list[str] = []
+    for item in options.depends:
+        for part in item.split(","):
+            if part.strip():
+                depends.append(conv.check_dependency(part.strip(), "--depends"))
+
+    return PackageSpec(
+        name=name,
+        version=version,
+        maintainer=maintainer,
+        protocol=protocol,
+        summary=summary,
+        long_description=long_description,
+        app=app,
+        app_filename=app.filename,
+        user=user,
+        group=group,
+        twistd=twistd,
+        init_systems=init_systems,
+        depends=tuple(depends),
+        license=validate.one_line(options.license, "--license") if options.license else None,
+        url=validate.one_line(options.url, "--url") if options.url else None,
+        timestamp=source_date_epoch(),
+        tool=conv.tool,
+    )

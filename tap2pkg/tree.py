@@ -1,0 +1,99 @@
+"""SourceTree: a rendered file tree held in memory (path -> text or bytes, mode).
+
+Everything up to the build step produces SourceTrees, so the rendered packages can be
+compared with golden files without dpkg or rpm.  Writing a tree to disk records a manifest
+of what was generated, so a later run can tell a hand-edited tree from its own output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = ".tap2pkg-manifest.json"
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    data: bytes
+    mode: int = 0o644
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class SourceTree(Mapping[str, TreeFile]):
+    """An ordered mapping of relative POSIX paths to files."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, TreeFile] = {}
+
+    def add(self, path: str, data: str | bytes, mode: int = 0o644) -> None:
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"tree paths are relative and stay inside the tree: {path}")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._files[path] = TreeFile(data, mode)
+
+    def __getitem__(self, path: str) -> TreeFile:
+        return self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._files))
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def text(self, path: str) -> str:
+        return self._files[path].data.decode("utf-8")
+
+    def manifest(self) -> dict[str, str]:
+        return {path: self._files[path].sha256 for path in self}
+
+    def write(self, dest: Path, *, with_manifest: bool = True) -> None:
+        """Write every file under dest (which should be new and empty)."""
+        for path in self:
+            item = self._files[path]
+            target = dest / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.data)
+            os.chmod(target, item.mode)
+        if with_manifest:
+            (dest / MANIFEST).write_text(
+                json.dumps(self.manifest(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+            )
+
+
+def edited_files(dest: Path) -> list[str] | None:
+    """Files of a tree written earlier that differ from what was generated.
+
+    Returns None when dest holds no manifest (not a tree we wrote, or a pre-manifest one),
+    otherwise the sorted list of changed, missing or added paths (empty when untouched).
+    """
+    manifest_path = dest / MANIFEST
+    try:
+        recorded: dict[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    changed: set[str] = set()
+    found: set[str] = set()
+    for root, _dirs, files in os.walk(dest):
+        for filename in files:
+            full = Path(root) / filename
+            rel = full.relative_to(dest).as_posix()
+            if rel == MANIFEST:
+                continue
+            found.add(rel)
+            if full.is_symlink() or recorded.get(rel) != _sha256_file(full):
+                changed.add(rel)
+    changed.update(set(recorded) - found)
+    return sorted(changed)
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

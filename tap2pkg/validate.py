@@ -1,0 +1,147 @@
+"""Validators for every user-supplied value, each named after the field it checks.
+
+A validator returns the (possibly normalised) value or raises UsageError naming the
+option.  Values are checked for their destination: Debian/RPM name and version grammars,
+one-line control fields, absolute paths.  Shell quoting happens later, at render time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tap2pkg.errors import UsageError
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_DEB_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]+")
+_RPM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+# Debian native version: optional epoch, upstream part without a revision (3.0 native).
+_DEB_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~]*")
+_RPM_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~^]*")
+_MAINTAINER = re.compile(r"(?P<name>[^<>,\"]+?) <(?P<email>[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)>")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_DEP = re.compile(
+    r"[a-z0-9][a-z0-9.+-]+(?::[a-z0-9-]+)?"
+    r"(?: \((?:<<|<=|=|>=|>>) [A-Za-z0-9.+~:-]+\))?"
+)
+_ABS_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
+SUMMARY_MAX = 80
+
+
+def one_line(value: str, key: str) -> str:
+    """A field that must fit on one line of a control file or spec."""
+    value = value.strip()
+    if not value:
+        raise UsageError("must not be empty", key)
+    if _CONTROL_CHARS.search(value):
+        raise UsageError("must be one line without control characters", key)
+    return value
+
+
+def summary(value: str, key: str = "--description") -> str:
+    value = one_line(value, key)
+    if len(value) > SUMMARY_MAX:
+        raise UsageError(f"is {len(value)} characters long; keep it under {SUMMARY_MAX}", key)
+    return value
+
+
+def long_description(value: str, key: str = "--long_description") -> str:
+    """Multi-line free text; tabs and other control characters are refused."""
+    lines = [line.rstrip() for line in value.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise UsageError("must not be empty", key)
+    for line in lines:
+        if _CONTROL_CHARS.search(line):
+            raise UsageError("must not contain tabs or control characters", key)
+    return "\n".join(lines)
+
+
+def deb_name(value: str, key: str = "--debfile") -> str:
+    if not _DEB_NAME.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid Debian package name: use lowercase letters, digits, "
+            "'+', '-' and '.', at least two characters, starting with a letter or digit",
+            key,
+        )
+    return value
+
+
+def rpm_name(value: str, key: str = "--rpmfile") -> str:
+    if not _RPM_NAME.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid RPM package name: use letters, digits, '-', '.', "
+            "'_' and '+'",
+            key,
+        )
+    return value
+
+
+def deb_version(value: str, key: str = "--set-version") -> str:
+    if not _DEB_VERSION.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid native Debian version: start with a digit, then "
+            "letters, digits, '.', '+' and '~' (no '-': native packages have no revision)",
+            key,
+        )
+    return value
+
+
+def rpm_version(value: str, key: str = "--set-version") -> str:
+    if not _RPM_VERSION.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid RPM version: use letters, digits, '.', '_', '+', "
+            "'~' and '^' (no '-')",
+            key,
+        )
+    return value
+
+
+def maintainer(value: str, key: str = "--maintainer") -> str:
+    value = one_line(value, key)
+    if not _MAINTAINER.fullmatch(value):
+        raise UsageError(f"{value!r} must look like 'Full Name <user@example.org>'", key)
+    return value
+
+
+def system_user(value: str, key: str) -> str:
+    if not _USER.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid system user or group name: lowercase letters, "
+            "digits, '_' and '-', starting with a letter or '_', at most 32 characters",
+            key,
+        )
+    return value
+
+
+def deb_dependency(value: str, key: str = "--depends") -> str:
+    """One Debian relation, optionally versioned: 'foo', 'foo (>= 1.2)'; alternatives
+    separated by '|'."""
+    alternatives = [alt.strip() for alt in value.split("|")]
+    for alt in alternatives:
+        if not _DEP.fullmatch(alt):
+            raise UsageError(
+                f"{value!r} is not a valid dependency: write 'name' or 'name (>= version)'",
+                key,
+            )
+    return " | ".join(alternatives)
+
+
+def absolute_path(value: str, key: str) -> str:
+    if not _ABS_PATH.fullmatch(value) or "//" in value or "/../" in f"{value}/":
+        raise UsageError(
+            f"{value!r} must be an absolute path of letters, digits and '._+-/'", key
+        )
+    return value
+
+
+def init_systems(value: str, allowed: tuple[str, ...], key: str = "--init") -> tuple[str, ...]:
+    chosen = [part.strip() for part in value.split(",") if part.strip()]
+    if not chosen:
+        raise UsageError(f"choose at least one of {', '.join(allowed)}", key)
+    for part in chosen:
+        if part not in allowed:
+            raise UsageError(f"unknown init system {part!r}: choose from {', '.join(allowed)}", key)
+    return tuple(name for name in allowed if name in chosen)
