@@ -1,0 +1,315 @@
+"""Command line: tap2deb, tap2rpm and the tap2pkg group.
+
+This is the one error boundary: library code raises tap2pkg.errors exceptions, and here
+they become one line on stderr and an exit code (2: bad usage or input, 1: build failed).
+Only click is imported at start-up; the pipeline is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tap2pkg import __version__
+from tap2pkg.errors import Tap2pkgError
+
+EXIT_HELP = """\b
+Exit status: 0 built; 2 bad usage or bad input (one line on stderr says
+what); 1 a build step failed (the command and the tail of its output are shown)."""
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class PrefixCommand(click.Command):
+    """Accept unique prefixes of long options, as getopt (and so the original tools) did."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._expand(ctx, args))
+
+    def _expand(self, ctx: click.Context, args: list[str]) -> list[str]:
+        longs: dict[str, click.Option] = {}
+        shorts: dict[str, click.Option] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for opt in [*param.opts, *param.secondary_opts]:
+                    (longs if opt.startswith("--") else shorts)[opt] = param
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            out.append(arg)
+            i += 1
+            if arg == "--":
+                out.extend(args[i:])
+                break
+            param: click.Option | None = None
+            if arg.startswith("--"):
+                name, eq, value = arg.partition("=")
+                if name not in longs:
+                    found = {id(p): p for opt, p in longs.items() if opt.startswith(name)}
+                    if len(found) > 1:
+                        choices = sorted(o for o, p in longs.items() if o.startswith(name))
+                        raise click.UsageError(
+                            f"option {name} is ambiguous: {', '.join(choices)}", ctx
+                        )
+                    if len(found) == 1:
+                        param = next(iter(found.values()))
+                        out[-1] = param.opts[-1] + eq + value
+                else:
+                    param = longs[name]
+                if param is not None and not eq and not (param.is_flag or param.count):
+                    if i < len(args):  # the option's value, even if it starts with "-"
+                        out.append(args[i])
+                        i += 1
+            elif arg.startswith("-") and len(arg) == 2:
+                param = shorts.get(arg)
+                if param is not None and not (param.is_flag or param.count) and i < len(args):
+                    out.append(args[i])
+                    i += 1
+        return out
+
+
+def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The original tool's options (same names, letters and defaults), then modern ones."""
+    deb = fmt == "deb"
+    tool = "tap2deb" if deb else "tap2rpm"
+    protocol_desc = (
+        "A Twisted-based server for <protocol>" if deb else "A TCP server for <protocol>"
+    )
+    options = [
+        click.argument("appfile", required=False, type=click.Path(path_type=Path)),
+        click.option("-t", "--tapfile", type=click.Path(path_type=Path), default=None,
+                     help="Application file (.tac, .py, .tap, .tas, .tax) [default: twistd.tap]"),
+        click.option("-m", "--maintainer",
+                     help=("Maintainer, 'Name <email>' (required)." if deb
+                           else "Maintainer, 'Name <email>' [default: tap2rpm]")),
+        click.option("-p", "--protocol",
+                     help="Protocol name, used in the package name and description "
+                          "[default: application file name without extension]"),
+        click.option("-e", "--description", help=f"One-line summary [default: {protocol_desc}]"),
+        click.option("-l", "--long_description", "--long-description", "long_description",
+                     help=f"Long description; may span lines [default: Automatically "
+                          f"created by {tool}]"),
+        click.option("-V", "--set-version", "--set_version", "set_version", default="1.0",
+                     show_default=True, help="Package version."),
+        (click.option("-d", "--debfile", "package",
+                      help="Package name [default: twisted-<protocol>]") if deb else
+         click.option("-r", "--rpmfile", "package",
+                      help="Package name [default: twisted-<protocol>]")),
+        click.option("-y", "--type", "kind",
+                     help="Application file type: python, tap, source or xml "
+                          "[default: from the extension]"),
+        click.option("-u", "--unsigned", is_flag=True,
+                     help=("Do not sign (tap2deb never signs; accepted for compatibility)."
+                           if deb else "Accepted for compatibility; does nothing.")),
+        click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+        click.option("-v", "--verbose", is_flag=True, help="Show the commands run and their output."),
+        click.option("-o", "--output-dir", "--output_dir", "output_dir",
+                     type=click.Path(path_type=Path), default=Path(".build"), show_default=True,
+                     help="Where the source package and packages are written."),
+        click.option("--user", help="System user the service runs as "
+                                    f"[default: {'_' if deb else ''}<package name>, created "
+                                    "on install]"),
+        click.option("--group", help="Its group [default: same as --user]"),
+        click.option("--twistd", help="Path of twistd on the target [default: "
+                                      f"{'/usr/bin/twistd3' if deb else '/usr/bin/twistd'}]"),
+        click.option("--depends", multiple=True,
+                     help="Extra dependency (repeatable, or comma-separated)."),
+        click.option("--init", help="Init systems: systemd, sysv, or both comma-separated "
+                                    f"[default: {'systemd,sysv' if deb else 'systemd'}]"),
+        click.option("--license", help="License of the application (SPDX expression)."),
+        click.option("--url", help="Homepage of the application."),
+        click.option("--check", is_flag=True,
+                     help="Also load the file with twistd's own loader (runs it, in a "
+                          "subprocess) to prove it imports."),
+        click.option("--force", is_flag=True,
+                     help="Regenerate a source tree edited by hand (the old one is moved "
+                          "aside to a .bak-<time> directory)."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the results as JSON on stdout."),
+    ]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _warn(tool: str, message: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(f"{tool}: warning: {message}", err=True)
+
+
+def _make_package(fmt: str, params: dict[str, Any]) -> None:
+    from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415 - keep start-up fast
+    from tap2pkg.errors import UsageError  # noqa: PLC0415
+    from tap2pkg.spec import Options, resolve  # noqa: PLC0415
+
+    tool = "tap2deb" if fmt == "deb" else "tap2rpm"
+    quiet = params["quiet"]
+    if fmt == "deb" and params["maintainer"] is None:
+        # Checked before anything is read, as the original tap2deb's option parser did.
+        raise UsageError("maintainer must be specified.")
+    appfile: Path | None = params["appfile"]
+    if appfile is not None and params["tapfile"] is not None:
+        raise UsageError("give the application file once: as --tapfile or as an argument")
+    tapfile = appfile or params["tapfile"] or Path("twistd.tap")
+    kind = parse_kind(params["kind"]) if params["kind"] else None
+    if params["unsigned"] and fmt == "rpm":
+        _warn(tool, "--unsigned does nothing: tap2rpm does not sign packages", quiet)
+
+    app = load(tapfile, kind)
+    for warning in app.warnings:
+        _warn(tool, warning, quiet)
+    options = Options(
+        tapfile=tapfile,
+        maintainer=params["maintainer"],
+        protocol=params["protocol"],
+        description=params["description"],
+        long_description=params["long_description"],
+        version=params["set_version"],
+        package=params["package"],
+        user=params["user"],
+        group=params["group"],
+        twistd=params["twistd"],
+        depends=tuple(params["depends"]),
+        init=params["init"],
+        license=params["license"],
+        url=params["url"],
+    )
+    if fmt == "deb":
+        from tap2pkg.backends import debian  # noqa: PLC0415
+
+        spec = resolve(options, app, debian.CONVENTIONS)
+    else:
+        from tap2pkg.backends import rpm  # noqa: PLC0415
+
+        spec = resolve(options, app, rpm.CONVENTIONS)
+    if fmt == "deb" and spec.init_systems == ("sysv",):
+        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian error "
+                    "(missing-systemd-service-for-init.d-script)", quiet)
+    if params["check"]:
+        from tap2pkg.appfile.check import check  # noqa: PLC0415
+
+        check(tapfile, app.kind, spec.twistd)
+
+    if fmt == "deb":
+        from tap2pkg.backends.debian.build import build  # noqa: PLC0415
+
+        artifacts = build(spec, params["output_dir"], force=params["force"],
+                          verbose=params["verbose"])
+    else:
+        from tap2pkg.backends.rpm.build import build as build_rpm  # noqa: PLC0415
+
+        artifacts = build_rpm(spec, params["output_dir"], force=params["force"],
+                              verbose=params["verbose"])
+    if artifacts.backup is not None:
+        _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
+    if params["as_json"]:
+        click.echo(json.dumps({
+            "package": spec.name,
+            "version": spec.version,
+            "artifacts": [str(p) for p in artifacts.paths()],
+            "backup": str(artifacts.backup) if artifacts.backup else None,
+        }, indent=2))
+    elif not quiet:
+        for path in artifacts.paths():
+            click.echo(str(path))
+
+
+def _command(fmt: str, name: str) -> click.Command:
+    tool = "tap2deb" if fmt == "deb" else "tap2rpm"
+    what = ("a Debian source package and a .deb" if fmt == "deb"
+            else "a .spec, an .rpm and a .src.rpm")
+
+    @click.command(name=name, cls=PrefixCommand, context_settings=CONTEXT,
+                   epilog=EXIT_HELP,
+                   help=f"Make {what} that install a Twisted application file (APPFILE, "
+                        "or --tapfile) as a system service run by twistd.")
+    @click.version_option(__version__, "--version", prog_name=tool,
+                          message="%(prog)s (tap2pkg) %(version)s")
+    @_package_options(fmt)
+    def command(**params: Any) -> None:
+        _make_package(fmt, params)
+
+    return command
+
+
+deb_command = _command("deb", "tap2deb")
+rpm_command = _command("rpm", "tap2rpm")
+
+
+@click.group(context_settings=CONTEXT, epilog=EXIT_HELP)
+@click.version_option(__version__, "--version", prog_name="tap2pkg")
+def tap2pkg_group() -> None:
+    """Package Twisted application files as Debian and RPM system services."""
+
+
+tap2pkg_group.add_command(_command("deb", "deb"))
+tap2pkg_group.add_command(_command("rpm", "rpm"))
+
+
+@tap2pkg_group.command(context_settings=CONTEXT)
+@click.argument("appfile", type=click.Path(path_type=Path))
+@click.option("-y", "--type", "kind", help="python, tap, source or xml [default: from extension]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect(appfile: Path, kind: str | None, as_json: bool) -> None:
+    """Show what tap2pkg reads from an application file (without running it)."""
+    from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
+
+    info = load(appfile, parse_kind(kind) if kind else None)
+    fields = {
+        "file": str(appfile),
+        "kind": info.kind.value,
+        "twistd_option": f"--{info.twistd_option}",
+        "application": info.app_name,
+        "uid": info.uid,
+        "gid": info.gid,
+        "endpoints": list(info.endpoints),
+        "warnings": list(info.warnings),
+    }
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+        return
+    for key, value in fields.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key + ':':<15}{'' if shown is None else shown}")
+
+
+def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command.main(args=args, prog_name=prog, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo(f"{prog}: aborted", err=True)
+        return 1
+    except Tap2pkgError as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def tap2deb_main(argv: Sequence[str] | None = None) -> int:
+    return _main(deb_command, "tap2deb", argv)
+
+
+def tap2rpm_main(argv: Sequence[str] | None = None) -> int:
+    return _main(rpm_command, "tap2rpm", argv)
+
+
+def tap2pkg_main(argv: Sequence[str] | None = None) -> int:
+    return _main(tap2pkg_group, "tap2pkg", argv)

@@ -1,0 +1,78 @@
+"""Shared test helpers: fixture paths, the tool gate (skip on a laptop, fail in CI), golden
+file comparison with --update-golden, and a fixed SOURCE_DATE_EPOCH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.tree import SourceTree
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+EPOCH = "1700000000"
+MAINTAINER = "Jane Doe <jane@example.org>"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden files under tests/golden from the current output",
+    )
+
+
+def require_tool(*names: str) -> None:
+    """Skip when a tool is missing on a developer machine; fail in CI, where it must be."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        message = f"needs {', '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI must install it)")
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    yield
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+MODES = "MODES"
+
+
+def assert_tree_matches_golden(tree: SourceTree, golden: Path, update: bool) -> None:
+    """Compare a whole rendered tree with golden/ (files and a MODES listing); report
+    missing, extra and differing files separately."""
+    modes = "".join(f"{oct(tree[p].mode)[2:]} {p}\n" for p in tree)
+    if update:
+        if golden.exists():
+            shutil.rmtree(golden)
+        for path in tree:
+            target = golden / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tree[path].data)
+        (golden / MODES).write_text(modes, encoding="utf-8")
+        return
+    assert golden.is_dir(), f"no golden files at {golden}: run pytest --update-golden"
+    expected = {
+        p.relative_to(golden).as_posix()
+        for p in golden.rglob("*")
+        if p.is_file() and p.name != MODES
+    }
+    actual = set(tree)
+    assert not expected - actual, f"missing files: {sorted(expected - actual)}"
+    assert not actual - expected, f"extra files: {sorted(actual - expected)}"
+    differing = [p for p in sorted(actual) if (golden / p).read_bytes() != tree[p].data]
+    assert not differing, f"files differ from golden (run --update-golden to accept): {differing}"
+    assert (golden / MODES).read_text(encoding="utf-8") == modes

@@ -1,0 +1,75 @@
+"""Field validation and control-file folding."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap2pkg import validate
+from tap2pkg.backends.debian.control import extended_description
+from tap2pkg.errors import UsageError
+
+
+@pytest.mark.parametrize("name", ["twisted-echo", "a0", "foo.bar+baz"])
+def test_good_debian_names(name: str) -> None:
+    assert validate.deb_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["Twisted", "a", "-x", "x_y", "x y", "", "x\n"])
+def test_bad_debian_names(name: str) -> None:
+    with pytest.raises(UsageError, match="--debfile"):
+        validate.deb_name(name)
+
+
+@pytest.mark.parametrize("version", ["1.0", "2:1.0~rc1", "1.0+git20240101"])
+def test_good_native_versions(version: str) -> None:
+    assert validate.deb_version(version) == version
+
+
+@pytest.mark.parametrize("version", ["1.0-1", "v1", "", "1.0 ", "1;x"])
+def test_bad_native_versions(version: str) -> None:
+    with pytest.raises(UsageError):
+        validate.deb_version(version)
+
+
+@pytest.mark.parametrize(
+    "value", ["nobody", "Me <me>", "Me <a@b.c>\nDepends: evil", "<a@b.c>", "A, B <a@b.c>"]
+)
+def test_bad_maintainers(value: str) -> None:
+    with pytest.raises(UsageError, match="--maintainer"):
+        validate.maintainer(value)
+
+
+def test_maintainer_with_non_ascii_name() -> None:
+    assert validate.maintainer("Jürgen Müller <jm@example.org>") == "Jürgen Müller <jm@example.org>"
+
+
+@pytest.mark.parametrize("value", ["x\nDepends: evil", "tab\there", "a" * 81])
+def test_summary_is_one_short_line(value: str) -> None:
+    with pytest.raises(UsageError, match="--description"):
+        validate.summary(value)
+
+
+def test_dependencies() -> None:
+    assert validate.deb_dependency("foo (>= 1.2)") == "foo (>= 1.2)"
+    assert validate.deb_dependency("aa|bb") == "aa | bb"
+    for bad in ("foo;rm -rf /", "foo (>= $(id))", "Foo", "foo\nbar"):
+        with pytest.raises(UsageError):
+            validate.deb_dependency(bad)
+
+
+def test_init_systems() -> None:
+    allowed = ("systemd", "sysv")
+    assert validate.init_systems("sysv,systemd", allowed) == ("systemd", "sysv")
+    with pytest.raises(UsageError, match="--init"):
+        validate.init_systems("", allowed)
+
+
+def test_extended_description_folding() -> None:
+    text = "First paragraph.\n\n  verbatim  line\n" + "word " * 30
+    folded = extended_description(text.strip())
+    lines = folded.splitlines()
+    assert lines[0] == " First paragraph."
+    assert lines[1] == " ."
+    assert lines[2] == "   verbatim  line"
+    assert all(len(line) <= 80 for line in lines)
+    assert all(line.startswith(" ") for line in lines)
