@@ -1,0 +1,110 @@
+"""Application files: find out what kind a file is and read it into an AppInfo.
+
+One reader per kind, none of which runs the file: python.py (.tac/.py, parsed with
+ast), tap.py (.tap, a restricted unpickler), source.py (.tas AOT source, parsed with
+ast); graph.py is what the last two share.  check.py is the opt-in ``--check`` that
+does run the file, with twistd's own loader, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from tap2pkg.appfile.python import read_python
+from tap2pkg.appfile.source import read_source
+from tap2pkg.appfile.tap import read_pickle
+from tap2pkg.errors import AppFileError, UsageError
+from tap2pkg.model import AppInfo, AppKind
+
+__all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind"]
+
+# Application files are a few kilobytes; refuse to read absurd ones into memory.
+MAX_SIZE = 16 * 1024 * 1024
+
+_EXTENSIONS = {
+    ".tac": AppKind.PYTHON,
+    ".py": AppKind.PYTHON,
+    ".tap": AppKind.TAP,
+    ".tas": AppKind.SOURCE,
+    ".tax": AppKind.XML,
+}
+_ENCRYPTED = frozenset({".etac", ".etap", ".etas", ".etax"})
+# --type values: the original tools' names, plus twistd's own name for a tap.
+_TYPES = {kind.value: kind for kind in AppKind} | {"pickle": AppKind.TAP}
+
+_READERS: dict[AppKind, Callable[[str, bytes], AppInfo]] = {
+    AppKind.PYTHON: read_python,
+    AppKind.TAP: read_pickle,
+    AppKind.SOURCE: read_source,
+}
+
+
+def guess_kind(path: Path) -> AppKind:
+    """The kind of application file, from its extension (as twistd's sob.guessType)."""
+    suffix = path.suffix.lower()
+    if suffix in _ENCRYPTED:
+        raise AppFileError(
+            f"{path.name}: encrypted application files are not supported: "
+            "current twistd ignores passphrases"
+        )
+    kind = _EXTENSIONS.get(suffix)
+    if kind is None:
+        what = f"unknown extension {suffix!r}" if suffix else "no extension"
+        raise AppFileError(
+            f"{path.name}: {what}: use .tac, .py, .tap, .tas or .tax, "
+            "or pass --type (python, tap, source or xml)"
+        )
+    return kind
+
+
+def parse_kind(value: str) -> AppKind:
+    """A --type/-y value: python, tap (or pickle), source or xml, in any case."""
+    kind = _TYPES.get(value.strip().lower())
+    if kind is None:
+        raise UsageError(f"unknown type {value!r}: choose python, tap, source or xml", key="--type")
+    return kind
+
+
+def _unreadable(path: Path, exc: OSError) -> AppFileError:
+    """A one-line error naming the file, for what open() or stat() raised."""
+    if isinstance(exc, FileNotFoundError):
+        return AppFileError(f"{path}: no such file")
+    if isinstance(exc, PermissionError):
+        return AppFileError(f"{path}: cannot read it: permission denied")
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "error")
+    return AppFileError(f"{path}: cannot read it: {reason}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's content, with one-line errors that name it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if stat.S_ISDIR(mode):
+        raise AppFileError(f"{path}: is a directory, not an application file")
+    if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+        raise AppFileError(f"{path}: not a regular file")
+    try:
+        with path.open("rb") as stream:
+            content = stream.read(MAX_SIZE + 1)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if len(content) > MAX_SIZE:
+        raise AppFileError(
+            f"{path}: larger than {MAX_SIZE // (1024 * 1024)} MiB: not an application file"
+        )
+    return content
+
+
+def load(path: Path, kind: AppKind | None = None) -> AppInfo:
+    """Read an application file without running it; kind None guesses from the extension."""
+    if kind is None:
+        kind = guess_kind(path)
+    if kind is AppKind.XML:
+        raise AppFileError(f"{path.name}: XML application files (.tax) are not supported yet")
+    content = _read_bytes(path)
+    return _READERS[kind](path.name, content)

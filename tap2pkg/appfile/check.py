@@ -1,0 +1,105 @@
+"""The opt-in ``--check``: let twistd's own loader load the file, in a subprocess.
+
+The static readers never run the application file; this does, on purpose, to prove
+that it imports under the Twisted installed here.  It runs the Python that runs twistd
+(from twistd's ``#!`` line) with a timeout, so tap2pkg itself never imports Twisted and
+a hanging or crashing application cannot take tap2pkg with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from tap2pkg.errors import AppFileError
+from tap2pkg.model import AppKind
+
+TAIL_LINES = 15
+_OK = "tap2pkg-check: loaded"
+
+# What twistd does with -y/-f/-s: load the application, then adapt it to IService.
+_SCRIPT = f"""\
+import sys
+from twisted.application import service
+application = service.loadApplication(sys.argv[1], sys.argv[2])
+service.IService(application)
+print({_OK!r})
+"""
+
+# loadApplication's names for the kinds.
+_LOADER_KIND = {AppKind.PYTHON: "python", AppKind.TAP: "pickle", AppKind.SOURCE: "source"}
+
+
+def _shebang_python(script: Path) -> str | None:
+    """The Python interpreter named on a script's #! line, if it is one."""
+    try:
+        with script.open("rb") as stream:
+            first = stream.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and Path(words[0]).name == "env":  # "#!/usr/bin/env python3"
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        words[:1] = [shutil.which(words[0]) or words[0]] if words else []
+    if not words or not Path(words[0]).name.startswith("python"):
+        return None
+    return words[0]
+
+
+def find_python(twistd: str) -> str:
+    """The Python that runs twistd: from the given twistd, else twistd3/twistd on PATH."""
+    candidates = [Path(twistd)] if Path(twistd).is_file() else []
+    for name in (twistd, "twistd3", "twistd"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(Path(found))
+    if not candidates:
+        raise AppFileError("--check needs Twisted on this machine: no twistd found")
+    for candidate in candidates:
+        python = _shebang_python(candidate)
+        if python is not None:
+            return python
+    raise AppFileError(
+        f"--check: cannot tell which Python runs {candidates[0]}: "
+        "its first line is not a Python #! line"
+    )
+
+
+def check(path: Path, kind: AppKind, twistd: str, timeout: float = 30.0) -> None:
+    """Load the application file with twistd's loader; AppFileError if that fails."""
+    if kind not in _LOADER_KIND:
+        raise AppFileError(f"{path.name}: --check cannot load {kind.value} application files")
+    python = find_python(twistd)
+    path = path.resolve()
+    # Its own session, so a timeout can stop whatever the application started as well.
+    process = subprocess.Popen(
+        [python, "-c", _SCRIPT, str(path), _LOADER_KIND[kind]],
+        cwd=path.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},  # leave no __pycache__ behind
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # it may be gone already
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AppFileError(
+            f"{path.name}: twistd did not finish loading it within {timeout:g} seconds"
+        ) from None
+    text = output.decode("utf-8", "replace")
+    if process.returncode == 0 and _OK in text.splitlines():
+        return
+    tail = "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
+    if not tail:
+        tail = f"(no output; exit status {process.returncode})"
+    raise AppFileError(f"{path.name}: twistd could not load it:\n{tail}")

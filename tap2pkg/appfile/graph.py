@@ -1,0 +1,266 @@
+"""The inert object graph that the pickle (.tap) and AOT source (.tas) readers build, and
+the walk that finds what tap2pkg needs in it.
+
+Neither reader imports or runs anything the file names.  A class or function named in
+the file becomes a *stand-in*: a subclass of Stub that only records the dotted name.
+"Creating an instance" of a stand-in makes a Stub that records the arguments, and
+setting its state stores the state.  So a file can describe a Twisted Application,
+but it cannot make tap2pkg do anything.
+
+What twistd saves is ``service.Application(name, uid, gid)``: a
+``twisted.python.components.Componentized`` whose ``_adapterCache`` maps interface
+names to a MultiService (IService, IServiceCollection), a Process (IProcess: uid, gid)
+and a sob.Persistent (IPersistable: name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# Nested MultiServices deeper than this are not looked into: real apps have a few levels.
+MAX_SERVICE_DEPTH = 64
+# An upper bound on services visited, so a hostile graph cannot make the walk slow.
+MAX_SERVICES = 10_000
+
+ISERVICE = "twisted.application.service.IService"
+ISERVICE_COLLECTION = "twisted.application.service.IServiceCollection"
+IPROCESS = "twisted.application.service.IProcess"
+IPERSISTABLE = "twisted.persisted.sob.IPersistable"
+COMPONENTIZED = "twisted.python.components.Componentized"
+
+
+class RefusedGlobalError(Exception):
+    """The file names a class or function outside the allowlist."""
+
+    def __init__(self, dotted: str) -> None:
+        self.dotted = dotted
+        super().__init__(dotted)
+
+
+def is_twisted(module: str) -> bool:
+    """Only Twisted's own classes may appear in an application file tap2pkg reads."""
+    return module == "twisted" or module.startswith("twisted.")
+
+
+class Stub:
+    """An inert object standing in for an instance of a class named in the file.
+
+    ``args``/``kwargs`` are what the file passed to the "constructor", ``state`` what
+    it set as the instance's state (a dict, or pickle's (dict, slots) tuple).
+    """
+
+    __slots__ = ("args", "kwargs", "state")
+    module: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Stub:
+        if cls is Stub:
+            raise TypeError("Stub itself is not a stand-in")
+        self = super().__new__(cls)
+        self.args = args
+        self.kwargs = kwargs
+        self.state = None
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Everything was recorded by __new__; this only swallows the arguments that
+        # pickle's REDUCE/INST pass to a class a second time.
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        # pickle's BUILD calls this instead of writing into the instance's attributes.
+        self.state = state
+
+    @classmethod
+    def dotted(cls) -> str:
+        return f"{cls.module}.{cls.name}" if cls.name else cls.module
+
+    def is_a(self, dotted: str) -> bool:
+        return type(self).dotted() == dotted
+
+    def attributes(self) -> dict[str, Any]:
+        """The instance attributes its state would set (pickle or AOT), else {}."""
+        state = self.state
+        if isinstance(state, tuple) and len(state) == 2:  # pickle's (dict, slotstate)
+            merged: dict[str, Any] = {}
+            for part in state:
+                if isinstance(part, dict):
+                    merged.update(part)
+            return {k: v for k, v in merged.items() if isinstance(k, str)}
+        if isinstance(state, dict):
+            return {k: v for k, v in state.items() if isinstance(k, str)}
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<stand-in {type(self).dotted()}>"
+
+
+@dataclass
+class StandIns:
+    """Makes one stand-in class per dotted name, for one file (so identity is stable)."""
+
+    classes: dict[tuple[str, str], type[Stub]] = field(default_factory=dict)
+
+    def get(self, module: str, name: str) -> type[Stub]:
+        key = (module, name)
+        cls = self.classes.get(key)
+        if cls is None:
+            # The class's own __name__ stays fixed: file-supplied names may hold any
+            # character, and they are kept only as data.
+            cls = type("StandIn", (Stub,), {"__slots__": (), "module": module, "name": name})
+            self.classes[key] = cls
+        return cls
+
+    def twisted(self, module: str, name: str) -> type[Stub]:
+        """The stand-in for module.name, or RefusedGlobalError if it is not Twisted's."""
+        if not is_twisted(module):
+            raise RefusedGlobalError(f"{module}.{name}" if name else module)
+        return self.get(module, name)
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """What graph.describe() found: the AppInfo fields a pickle or AOT file can give."""
+
+    app_name: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    endpoints: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def quote_strports(value: str) -> str:
+    """Escape a value for a strports description, as twisted's quoteStringArgument does."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def endpoint(kind: str, where: object, interface: object = None, default: str = "") -> str | None:
+    """A strports description such as "tcp:8080:interface=127.0.0.1", or None."""
+    if kind == "unix":
+        return f"unix:{quote_strports(where)}" if isinstance(where, str) and where else None
+    if not isinstance(where, int) or isinstance(where, bool):
+        return None
+    text = f"{kind}:{where}"
+    if isinstance(interface, str) and interface and interface != default:
+        text += f":interface={quote_strports(interface)}"
+    return text
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# internet.XServer(*args, **kwargs) passes them to reactor.listenX(); the interface is
+# this positional index in that call.
+_SERVERS = {"TCPServer": ("tcp", 3), "SSLServer": ("ssl", 4), "UDPServer": ("udp", 2)}
+_ENDPOINTS = {
+    "TCP4ServerEndpoint": ("tcp", ""),
+    "TCP6ServerEndpoint": ("tcp6", "::"),
+    "SSL4ServerEndpoint": ("ssl", ""),
+}
+
+
+def _server_endpoint(stub: Stub) -> str | None:
+    """internet.TCPServer & co keep the listenX() arguments in ``args``/``kwargs``."""
+    attrs = stub.attributes()
+    args = attrs.get("args", ())
+    kwargs = attrs.get("kwargs", {})
+    args = args if isinstance(args, tuple | list) else ()
+    kwargs = kwargs if isinstance(kwargs, dict) else {}
+    if type(stub).name == "UNIXServer":
+        address = args[0] if args else kwargs.get("address", kwargs.get("filename"))
+        return endpoint("unix", address)
+    kind, interface_index = _SERVERS[type(stub).name]
+    port = args[0] if args else kwargs.get("port")
+    interface = args[interface_index] if len(args) > interface_index else kwargs.get("interface")
+    return endpoint(kind, port, interface)
+
+
+def _endpoint_service(stub: Stub) -> str | None:
+    """internet.StreamServerEndpointService (what strports.service makes) keeps an endpoint."""
+    ep = stub.attributes().get("endpoint")
+    if not isinstance(ep, Stub) or not is_twisted(type(ep).module):
+        return None
+    attrs = ep.attributes()
+    if type(ep).name == "UNIXServerEndpoint":
+        return endpoint("unix", attrs.get("_address"))
+    if type(ep).name in _ENDPOINTS:
+        kind, default = _ENDPOINTS[type(ep).name]
+        return endpoint(kind, attrs.get("_port"), attrs.get("_interface"), default)
+    return None
+
+
+def service_endpoint(stub: Stub) -> str | None:
+    """The endpoint one service listens on, if it is a kind tap2pkg knows."""
+    cls = type(stub)
+    if cls.module != "twisted.application.internet":
+        return None
+    if cls.name in _SERVERS or cls.name == "UNIXServer":
+        return _server_endpoint(stub)
+    if cls.name == "StreamServerEndpointService":
+        return _endpoint_service(stub)
+    return None
+
+
+def _services(top: Stub) -> Iterator[Stub]:
+    """Every service under top (MultiServices' ``services`` lists), each once, bounded."""
+    seen: set[int] = set()
+    stack: list[tuple[Stub, int]] = [(top, 0)]
+    while stack and len(seen) < MAX_SERVICES:
+        service, depth = stack.pop()
+        if id(service) in seen:
+            continue
+        seen.add(id(service))
+        yield service
+        children = service.attributes().get("services")
+        if depth < MAX_SERVICE_DEPTH and isinstance(children, list):
+            # reversed: pop() then visits children in the order they were added.
+            stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Stub))
+
+
+def describe(root: object) -> AppFacts:
+    """Find the app name, uid/gid and endpoints in a loaded Application graph."""
+    if not (isinstance(root, Stub) and root.is_a(COMPONENTIZED)):
+        what = type(root).dotted() if isinstance(root, Stub) else type(root).__name__
+        return AppFacts(
+            warnings=(
+                f"the file holds a {what}, not a twisted Application "
+                "(service.Application): twistd may refuse it",
+            )
+        )
+    cache = root.attributes().get("_adapterCache")
+    components = cache if isinstance(cache, dict) else {}
+    warnings: list[str] = []
+
+    persistent = components.get(IPERSISTABLE)
+    process = components.get(IPROCESS)
+    top = components.get(ISERVICE, components.get(ISERVICE_COLLECTION))
+
+    app_name: str | None = None
+    if isinstance(persistent, Stub):
+        name = persistent.attributes().get("name")
+        app_name = name if isinstance(name, str) else None
+    if app_name is None and isinstance(top, Stub):
+        name = top.attributes().get("name")
+        app_name = name if isinstance(name, str) else None
+
+    uid = gid = None
+    if isinstance(process, Stub):
+        uid = _int_or_none(process.attributes().get("uid"))
+        gid = _int_or_none(process.attributes().get("gid"))
+
+    endpoints: list[str] = []
+    if isinstance(top, Stub):
+        for service in _services(top):
+            found = service_endpoint(service)
+            if found is not None and found not in endpoints:
+                endpoints.append(found)
+    else:
+        warnings.append("the Application has no IService component: twistd cannot start it")
+    return AppFacts(app_name, uid, gid, tuple(endpoints), tuple(warnings))

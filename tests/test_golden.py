@@ -1,0 +1,51 @@
+"""Golden files for the rendered Debian source tree of each fixture.
+
+Regenerate after an intended change with: pytest tests/test_golden.py --update-golden
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.appfile import load
+from tap2pkg.backends import debian
+from tap2pkg.backends.debian.source import render_source
+from tap2pkg.spec import Options, resolve
+from tests.conftest import FIXTURES, GOLDEN, MAINTAINER, assert_tree_matches_golden
+
+CASES = {
+    "echo.tac": [],
+    "echopickle.tap": [],
+    "echosource.tas": [],
+    "privileged.tac": ["--init", "systemd"],
+}
+
+
+def _options(path: Path, extra: list[str]) -> Options:
+    init = extra[1] if extra else None
+    return Options(tapfile=path, maintainer=MAINTAINER, init=init)
+
+
+@pytest.mark.parametrize("fixture", sorted(CASES))
+def test_deb_source_tree_matches_golden(fixture: str, update_golden: bool) -> None:
+    path = FIXTURES / fixture
+    spec = resolve(_options(path, CASES[fixture]), load(path), debian.CONVENTIONS)
+    tree = render_source(spec)
+    assert_tree_matches_golden(tree, GOLDEN / "deb" / fixture, update_golden)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "flag"),
+    [("echo.tac", "--python"), ("echopickle.tap", "--file"), ("echosource.tas", "--source")],
+)
+def test_unit_and_init_script_use_the_kind_flag(fixture: str, flag: str) -> None:
+    path = FIXTURES / fixture
+    spec = resolve(Options(tapfile=path, maintainer=MAINTAINER), load(path), debian.CONVENTIONS)
+    tree = render_source(spec)
+    unit = tree.text(f"debian/{spec.name}.service")
+    init = tree.text(f"debian/{spec.name}.init")
+    assert f"{flag}=${{APPFILE}}" in unit
+    assert f'{flag}="$APPFILE"' in init
+    assert f"APPFILE=/etc/{spec.name}/{fixture}" in tree.text(f"debian/{spec.name}.default")
