@@ -11,12 +11,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tap2pkg import __version__
 from tap2pkg.errors import Tap2pkgError
+
+if TYPE_CHECKING:
+    from tap2pkg.model import AppInfo, Artifacts, PackageSpec
 
 EXIT_HELP = """\b
 Exit status: 0 built; 2 bad usage or bad input (one line on stderr says
@@ -39,39 +42,37 @@ class PrefixCommand(click.Command):
                 for opt in [*param.opts, *param.secondary_opts]:
                     (longs if opt.startswith("--") else shorts)[opt] = param
         out: list[str] = []
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            out.append(arg)
-            i += 1
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
             if arg == "--":
-                out.extend(args[i:])
+                out += [arg, *rest]
                 break
-            param: click.Option | None = None
+            option: click.Option | None = None
+            has_value = False
             if arg.startswith("--"):
                 name, eq, value = arg.partition("=")
-                if name not in longs:
-                    found = {id(p): p for opt, p in longs.items() if opt.startswith(name)}
-                    if len(found) > 1:
-                        choices = sorted(o for o, p in longs.items() if o.startswith(name))
-                        raise click.UsageError(
-                            f"option {name} is ambiguous: {', '.join(choices)}", ctx
-                        )
-                    if len(found) == 1:
-                        param = next(iter(found.values()))
-                        out[-1] = param.opts[-1] + eq + value
-                else:
-                    param = longs[name]
-                if param is not None and not eq and not (param.is_flag or param.count):
-                    if i < len(args):  # the option's value, even if it starts with "-"
-                        out.append(args[i])
-                        i += 1
-            elif arg.startswith("-") and len(arg) == 2:
-                param = shorts.get(arg)
-                if param is not None and not (param.is_flag or param.count) and i < len(args):
-                    out.append(args[i])
-                    i += 1
+                option = longs.get(name) or self._unique_prefix(ctx, name, longs)
+                if option is not None:
+                    arg = option.opts[-1] + eq + value
+                has_value = bool(eq)
+            elif len(arg) == 2 and arg.startswith("-"):
+                option = shorts.get(arg)
+            out.append(arg)
+            takes_value = option is not None and not (option.is_flag or option.count)
+            if takes_value and not has_value and rest:
+                out.append(rest.pop(0))  # the option's value, even if it starts with "-"
         return out
+
+    @staticmethod
+    def _unique_prefix(
+        ctx: click.Context, name: str, longs: dict[str, click.Option]
+    ) -> click.Option | None:
+        found = {id(p): p for opt, p in longs.items() if opt.startswith(name)}
+        if len(found) > 1:
+            choices = sorted(opt for opt in longs if opt.startswith(name))
+            raise click.UsageError(f"option {name} is ambiguous: {', '.join(choices)}", ctx)
+        return next(iter(found.values()), None)
 
 
 def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -108,7 +109,8 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
                      help=("Do not sign (tap2deb never signs; accepted for compatibility)."
                            if deb else "Accepted for compatibility; does nothing.")),
         click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
-        click.option("-v", "--verbose", is_flag=True, help="Show the commands run and their output."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Show the commands run and their output."),
         click.option("-o", "--output-dir", "--output_dir", "output_dir",
                      type=click.Path(path_type=Path), default=Path(".build"), show_default=True,
                      help="Where the source package and packages are written."),
@@ -150,7 +152,6 @@ def _warn(tool: str, message: str, quiet: bool) -> None:
 def _make_package(fmt: str, params: dict[str, Any]) -> None:
     from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415 - keep start-up fast
     from tap2pkg.errors import UsageError  # noqa: PLC0415
-    from tap2pkg.spec import Options, resolve  # noqa: PLC0415
 
     tool = "tap2deb" if fmt == "deb" else "tap2rpm"
     quiet = params["quiet"]
@@ -168,6 +169,33 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
     app = load(tapfile, kind)
     for warning in app.warnings:
         _warn(tool, warning, quiet)
+    spec = _resolve(fmt, tapfile, app, params)
+    if fmt == "deb" and spec.init_systems == ("sysv",):
+        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian error "
+                    "(missing-systemd-service-for-init.d-script)", quiet)
+    if params["check"]:
+        from tap2pkg.appfile.check import check  # noqa: PLC0415
+
+        check(tapfile, app.kind, spec.twistd)
+
+    artifacts = _build(fmt, spec, params)
+    if artifacts.backup is not None:
+        _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
+    if params["as_json"]:
+        click.echo(json.dumps({
+            "package": spec.name,
+            "version": spec.version,
+            "artifacts": [str(p) for p in artifacts.paths()],
+            "backup": str(artifacts.backup) if artifacts.backup else None,
+        }, indent=2))
+    elif not quiet:
+        for path in artifacts.paths():
+            click.echo(str(path))
+
+
+def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
+    from tap2pkg.spec import Options, resolve  # noqa: PLC0415
+
     options = Options(
         tapfile=tapfile,
         maintainer=params["maintainer"],
@@ -187,41 +215,18 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
     if fmt == "deb":
         from tap2pkg.backends import debian  # noqa: PLC0415
 
-        spec = resolve(options, app, debian.CONVENTIONS)
-    else:
-        from tap2pkg.backends import rpm  # noqa: PLC0415
+        return resolve(options, app, debian.CONVENTIONS)
+    from tap2pkg.backends import rpm  # noqa: PLC0415
 
-        spec = resolve(options, app, rpm.CONVENTIONS)
-    if fmt == "deb" and spec.init_systems == ("sysv",):
-        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian error "
-                    "(missing-systemd-service-for-init.d-script)", quiet)
-    if params["check"]:
-        from tap2pkg.appfile.check import check  # noqa: PLC0415
+    return resolve(options, app, rpm.CONVENTIONS)
 
-        check(tapfile, app.kind, spec.twistd)
 
+def _build(fmt: str, spec: PackageSpec, params: dict[str, Any]) -> Artifacts:
     if fmt == "deb":
         from tap2pkg.backends.debian.build import build  # noqa: PLC0415
-
-        artifacts = build(spec, params["output_dir"], force=params["force"],
-                          verbose=params["verbose"])
     else:
-        from tap2pkg.backends.rpm.build import build as build_rpm  # noqa: PLC0415
-
-        artifacts = build_rpm(spec, params["output_dir"], force=params["force"],
-                              verbose=params["verbose"])
-    if artifacts.backup is not None:
-        _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
-    if params["as_json"]:
-        click.echo(json.dumps({
-            "package": spec.name,
-            "version": spec.version,
-            "artifacts": [str(p) for p in artifacts.paths()],
-            "backup": str(artifacts.backup) if artifacts.backup else None,
-        }, indent=2))
-    elif not quiet:
-        for path in artifacts.paths():
-            click.echo(str(path))
+        from tap2pkg.backends.rpm.build import build  # type: ignore[assignment] # noqa: PLC0415
+    return build(spec, params["output_dir"], force=params["force"], verbose=params["verbose"])
 
 
 def _command(fmt: str, name: str) -> click.Command:

@@ -4,11 +4,12 @@ PackageSpec (validated, format-neutral description of the package to make)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
-from pathlib import PurePosixPath
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 
-class AppKind(str, Enum):
+class AppKind(StrEnum):
     """Kinds of application file, named as the original tools' ``--type`` values."""
 
     PYTHON = "python"
@@ -43,6 +44,16 @@ class AppInfo:
 
 
 INIT_SYSTEMS = ("systemd", "sysv")
+
+
+class Artifacts(Protocol):
+    """What a backend's build returns: the paths it wrote, and a backup of a hand-edited
+    source tree it moved aside (with --force), if any."""
+
+    @property
+    def backup(self) -> Path | None: ...
+
+    def paths(self) -> list[Path]: ...
 
 
 @dataclass(frozen=True)

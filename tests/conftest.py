@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +37,8 @@ def require_tool(*names: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fixed_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _fixed_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-    yield
 
 
 @pytest.fixture

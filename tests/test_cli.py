@@ -107,7 +107,7 @@ def test_failing_tool_reports_command_and_output(tmp_path: Path) -> None:
     tool.write_text("#!/bin/sh\necho 'dpkg-source: error: something broke' >&2\nexit 25\n")
     tool.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
-    code = f"import sys; from tap2pkg.cli import tap2deb_main as m; sys.exit(m(sys.argv[1:]))"
+    code = "import sys; from tap2pkg.cli import tap2deb_main as m; sys.exit(m(sys.argv[1:]))"
     proc = subprocess.run(
         [sys.executable, "-c", code, "-m", MAINTAINER, "-t", str(FIXTURES / "echo.tac"),
          "-o", str(tmp_path / "out")],

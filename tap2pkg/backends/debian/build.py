@@ -50,11 +50,10 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
         deb_dir.mkdir()
         deb = build_deb(spec, tree, deb_dir, verbose=verbose)
         # Everything is built: now move it into place.
-        results = DebianArtifacts(
+        return DebianArtifacts(
             source_dir=dest,
             dsc=output.publish_file(work / f"{stem}.dsc", outdir / f"{stem}.dsc"),
             tarball=output.publish_file(tarballs[0], outdir / tarballs[0].name),
             deb=output.publish_file(deb, outdir / deb.name),
             backup=output.publish_tree(work / tree_name, dest, keep_old=keep_old, trash=work),
         )
-    return results

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
 
-TOKEN = "#DEBHELPER#"
+TOKEN = "#DEBHELPER#"  # noqa: S105 - debhelper's substitution token, not a secret
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 # Hand-written parts kept in the source package (the rest comes from debhelper).
 HAND_WRITTEN = ("postinst", "postrm")
