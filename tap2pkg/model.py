@@ -37,6 +37,9 @@ class AppInfo:
     gid: int | None = None
     endpoints: tuple[str, ...] = ()  # strports-style descriptions, e.g. "tcp:8080"
     warnings: tuple[str, ...] = ()
+    # A file converted for twistd (.tax -> .tas) keeps its original: (base name, bytes),
+    # installed beside the converted one for reference.
+    original: tuple[str, bytes] | None = None
 
     @property
     def twistd_option(self) -> str:

@@ -24,6 +24,9 @@ def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
     name = spec.name
     files = SourceTree()
     files.add(spec.app_path.as_posix().lstrip("/"), spec.app.content)
+    if spec.app.original is not None:  # e.g. the .tax a .tas was converted from
+        original_name, original_data = spec.app.original
+        files.add(f"{spec.conf_dir.relative_to('/')}/{original_name}", original_data)
     files.add(f"etc/default/{name}", tree.text(f"debian/{name}.default"))
     if spec.sysv:
         files.add(f"etc/init.d/{name}", tree.text(f"debian/{name}.init"), 0o755)

@@ -85,7 +85,13 @@ def render_source(spec: PackageSpec) -> SourceTree:
     tree.add("debian/source/format", "3.0 (native)\n")
     for suffix, (text, mode) in service_files(spec).items():
         tree.add(f"debian/{name}.{suffix}", text, mode)
-    tree.add(f"debian/{name}.install", f"{spec.app_filename} {spec.conf_dir.relative_to('/')}/\n")
+    installed = [spec.app_filename]
+    if spec.app.original is not None:
+        original_name, original_data = spec.app.original
+        tree.add(original_name, original_data, 0o644)
+        installed.append(original_name)
+    conf_dir = spec.conf_dir.relative_to("/")
+    tree.add(f"debian/{name}.install", "".join(f"{f} {conf_dir}/\n" for f in installed))
     tree.add(
         f"debian/{name}.dirs",
         f"{spec.state_dir.relative_to('/')}\n{spec.log_dir.relative_to('/')}\n",

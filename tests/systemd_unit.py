@@ -1,0 +1,67 @@
+"""Read a unit's [Service] settings and expand ExecStart as systemd does, so a test can run
+the command line systemd would run: environment from Environment= then EnvironmentFile=
+(later assignments win), "${VAR}" replaced as one word, "$VAR" split on whitespace."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+
+def service_settings(unit_text: str) -> list[tuple[str, str]]:
+    settings: list[tuple[str, str]] = []
+    section = ""
+    for raw in unit_text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line
+            continue
+        if section == "[Service]":
+            key, _, value = line.partition("=")
+            settings.append((key.strip(), value.strip()))
+    return settings
+
+
+def read_environment_file(text: str) -> dict[str, str]:
+    env = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        words = shlex.split(value) if value else [""]
+        env[key.strip()] = words[0] if words else ""
+    return env
+
+
+def environment(settings: list[tuple[str, str]], root: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for key, value in settings:
+        if key == "Environment":
+            for word in shlex.split(value):
+                name, _, val = word.partition("=")
+                env[name] = val
+    for key, value in settings:
+        if key == "EnvironmentFile":
+            path = root / value.lstrip("-").lstrip("/")
+            if path.exists():
+                env.update(read_environment_file(path.read_text()))
+            elif not value.startswith("-"):
+                raise FileNotFoundError(value)
+    return env
+
+
+def exec_start(settings: list[tuple[str, str]], env: dict[str, str]) -> list[str]:
+    [command] = [value for key, value in settings if key == "ExecStart"]
+    argv: list[str] = []
+    for word in shlex.split(command):
+        whole = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if whole:  # $VAR: split into words, nothing when empty
+            argv.extend(env.get(whole.group(1), "").split())
+            continue
+        argv.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                           lambda m: env.get(m.group(1), ""), word))
+    return argv
