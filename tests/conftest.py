@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tap2pkg.tree import SourceTree
+from tests.debroot import DebianRoot, debian_root
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -74,3 +77,15 @@ def assert_tree_matches_golden(tree: SourceTree, golden: Path, update: bool) -> 
     differing = [p for p in sorted(actual) if (golden / p).read_bytes() != tree[p].data]
     assert not differing, f"files differ from golden (run --update-golden to accept): {differing}"
     assert (golden / MODES).read_text(encoding="utf-8") == modes
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[DebianRoot]:
+    """A fresh Debian 12 SysV root (see tests/debroot.py); needs root and debootstrap."""
+    from tests.servicecheck import require_root
+
+    require_root()
+    started = time.monotonic()
+    with debian_root(tmp_path) as r:
+        yield r
+    print(f"\n[lifecycle] root used for {time.monotonic() - started:.1f}s")

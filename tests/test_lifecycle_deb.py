@@ -7,85 +7,31 @@ Run just these with: pytest -m lifecycle
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tap2pkg.cli import tap2deb_main
-from tests.conftest import FIXTURES, MAINTAINER, require_tool
-from tests.debroot import DebianRoot, debian_root, processes_in
+from tests.debroot import DebianRoot
+from tests.servicecheck import (
+    apt_install,
+    build,
+    daemons,
+    echo,
+    owner,
+    port_closed,
+    require_root,
+    uid_of,
+)
 
 pytestmark = [pytest.mark.lifecycle, pytest.mark.slow]
 PKG = "twisted-echo"
 PORT = 8007
 
 
-def _require_root() -> None:
-    require_tool("debootstrap", "chroot", "dpkg-deb")
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the lifecycle tests need root (CI runs as root)")
-        pytest.skip("the lifecycle tests need root")
-
-
-def build(out: Path, app: str, version: str, *extra: str) -> Path:
-    code = tap2deb_main(["-t", str(FIXTURES / app), "-m", MAINTAINER, "-V", version,
-                         "-o", str(out), "-q", *extra])
-    assert code == 0
-    name = f"twisted-{app.split('.', maxsplit=1)[0]}"
-    return out / f"{name}_{version}_all.deb"
-
-
-def echo(port: int, payload: bytes = b"hello tap2pkg\n", timeout: float = 10.0) -> bytes:
-    """Send payload, return what comes back; retries while the daemon starts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-                conn.sendall(payload)
-                return conn.recv(len(payload))
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def port_closed(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return False
-    except OSError:
-        return True
-
-
-def daemons(root: DebianRoot) -> list[int]:
-    """twistd processes running inside the root."""
-    found = []
-    for pid in processes_in(root.path):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"twistd" in cmdline:
-            found.append(pid)
-    return found
-
-
-def owner(pid: int) -> int:
-    return Path(f"/proc/{pid}").stat().st_uid
-
-
-def uid_of(root: DebianRoot, user: str) -> int:
-    return int(root.run("id", "-u", user).stdout.strip())
-
-
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    _require_root()
+    require_root()
     out = tmp_path_factory.mktemp("debs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", "1700000000")
@@ -94,22 +40,6 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "1.1": build(out, "echo.tac", "1.1"),
             "privileged": build(out, "privileged.tac", "1.0"),
         }
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Iterator[DebianRoot]:
-    _require_root()
-    started = time.monotonic()
-    with debian_root(tmp_path) as r:
-        yield r
-    print(f"\n[lifecycle] root used for {time.monotonic() - started:.1f}s")
-
-
-def apt_install(root: DebianRoot, deb: Path) -> None:
-    path = root.copy_in(deb)
-    root.run("apt-get", "install", "-y", "-q",
-             "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-             path)
 
 
 def test_install_serve_restart_upgrade_remove_purge(

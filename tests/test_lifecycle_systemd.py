@@ -13,17 +13,8 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.debroot import DebianRoot
+from tests.servicecheck import apt_install, build, daemons, echo, owner, port_closed, uid_of
 from tests.systemd_unit import environment, exec_start, service_settings
-from tests.test_lifecycle_deb import (
-    apt_install,
-    build,
-    daemons,
-    echo,
-    owner,
-    port_closed,
-    uid_of,
-    root,  # noqa: F401 - the fixture
-)
 
 PKG = "twisted-echo"
 
@@ -41,7 +32,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 
 @pytest.mark.lifecycle
 @pytest.mark.slow
-def test_exec_start_serves_and_stops_on_sigterm(root: DebianRoot, tmp_path: Path) -> None:  # noqa: F811
+def test_exec_start_serves_and_stops_on_sigterm(root: DebianRoot, tmp_path: Path) -> None:
     deb = build(tmp_path, "echo.tac", "1.0", "--init", "systemd")
     apt_install(root, deb)  # a SysV root: postinst enables the unit but starts nothing
     assert daemons(root) == []
