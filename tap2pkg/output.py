@@ -30,11 +30,33 @@ def prepare_outdir(path: Path) -> Path:
     return path
 
 
+def _owner_alive(work: Path) -> bool:
+    pid_text = work.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+    if not pid_text.isdigit():
+        return True  # not ours to judge
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_workspaces(outdir: Path) -> None:
+    """Remove scratch directories left by builds that were killed (their pid is gone);
+    those of builds still running, into the same directory, are left alone."""
+    for work in outdir.glob(f"{WORK_PREFIX}*"):
+        if work.is_dir() and not _owner_alive(work):
+            shutil.rmtree(work, ignore_errors=True)
+
+
 @contextmanager
 def workspace(outdir: Path) -> Iterator[Path]:
     """A scratch directory on the same file system as outdir (so renames are atomic)."""
+    remove_stale_workspaces(outdir)
     try:
-        work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=outdir))
+        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=outdir))
     except OSError as exc:
         raise BuildError(f"cannot write to output directory {outdir}: {exc.strerror}") from exc
     try:
