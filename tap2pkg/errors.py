@@ -6,6 +6,8 @@ one line and names what it is about.
 
 from __future__ import annotations
 
+import shlex
+
 
 class Tap2pkgError(Exception):
     """Base class: a problem the user can act on (no traceback is shown)."""
@@ -43,5 +45,5 @@ class ToolError(BuildError):
         self.returncode = returncode
         self.output = output
         tail = "\n".join(output.rstrip().splitlines()[-20:])
-        cmd = " ".join(argv)
+        cmd = shlex.join(argv)  # pasteable back into a shell
         super().__init__(f"command failed (exit {returncode}): {cmd}\n{tail}".rstrip())

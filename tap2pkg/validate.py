@@ -24,7 +24,7 @@ _DEP = re.compile(
     r"(?: \((?:<<|<=|=|>=|>>) [A-Za-z0-9.+~:-]+\))?"
 )
 _ABS_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
-SUMMARY_MAX = 80
+SUMMARY_MAX = 79  # rpmlint's default MaxLineLength; lintian allows 80
 
 
 def one_line(value: str, key: str) -> str:
@@ -40,7 +40,7 @@ def one_line(value: str, key: str) -> str:
 def summary(value: str, key: str = "--description") -> str:
     value = one_line(value, key)
     if len(value) > SUMMARY_MAX:
-        raise UsageError(f"is {len(value)} characters long; keep it under {SUMMARY_MAX}", key)
+        raise UsageError(f"is {len(value)} characters long; at most {SUMMARY_MAX} fit", key)
     return value
 
 

@@ -1,0 +1,117 @@
+"""The rpmlint settings kept beside the spec (rpmlint -c <name>.rpmlint.toml): every
+setting and filter carries the reason it is there."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from tap2pkg.backends.rpm.files import SUBPACKAGE_SYSV
+from tap2pkg.model import PackageSpec
+from tap2pkg.render import render
+
+# rpmlint 2.4's defaults, extended: systemd units and sysusers.d files live under
+# /usr/lib whatever the architecture.
+USR_LIB_EXCEPTIONS = (
+    r"^/usr/lib(64)?/(perl|python|ruby|menu|pkgconfig|ocaml|lib[^/]+\.(so|l?a)$|"
+    r"bonobo/servers/|\.build-id|firmware|systemd/|sysusers\.d/)"
+)
+LIB_PATH_EXCEPTIONS = r"/lib/(modules|cpp|perl5|rpm|hotplug|firmware|systemd|sysusers\.d)($|[\s/,])"
+
+Setting = tuple[list[str], str, str]  # reason lines, key, TOML value
+
+
+def _reason(text: str) -> list[str]:
+    return textwrap.wrap(text, 84)
+
+
+def _toml(value: str | list[str]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if "'" in value or "\n" in value:
+        raise ValueError(f"cannot write {value!r} as a TOML literal string")
+    return f"'{value}'"
+
+
+def settings(spec: PackageSpec) -> list[Setting]:
+    return [
+        (
+            _reason(f"The service runs as {spec.user}:{spec.group}, which the package "
+                    "itself creates (in %pre, and with its sysusers.d file)."),
+            "StandardUsers",
+            _toml([spec.user]),
+        ),
+        ([], "StandardGroups", _toml([spec.group])),
+        (
+            _reason("The systemd unit and the sysusers.d file of a noarch package belong "
+                    "under /usr/lib on every architecture (rpmlint's default list, with "
+                    "those two added)."),
+            "UsrLibBinaryException",
+            _toml(USR_LIB_EXCEPTIONS),
+        ),
+        (
+            _reason("The spec names /usr/lib/sysusers.d for build hosts whose rpm lacks the "
+                    "systemd macros; it is the same on every architecture (rpmlint's "
+                    "default list, with sysusers.d added; Fedora's profile filters "
+                    "hardcoded-library-path altogether)."),
+            "HardcodedLibPathExceptions",
+            _toml(LIB_PATH_EXCEPTIONS),
+        ),
+    ]
+
+
+def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
+    """(reason lines, regular expression matched against rpmlint's output lines)."""
+    own = re.escape(spec.name)
+    package = rf"^{own}(-{SUBPACKAGE_SYSV})?\.(noarch|src)"
+    specfile = rf"^{own}\.spec(:[0-9]+)?"
+    found = [
+        (
+            "Without a distribution profile rpmlint knows no licenses at all (its "
+            "ValidLicenses list is empty) and reports every License value.",
+            rf"{package}: W: invalid-license ",
+        ),
+        (
+            "Source0 is made by tap2rpm from the application file: it has no download URL.",
+            rf"{specfile}: W: invalid-url Source0: ",
+        ),
+        (
+            "rpm 4.6 and later ignore BuildRoot, and Fedora's guidelines say not to set "
+            "it (Fedora's rpmlint profile filters this too).",
+            rf"{specfile}: W: no-buildroot-tag$",
+        ),
+        (
+            "twistd writes these files at run time (saved state, pidfile, log); %post "
+            "must not create them empty.  They are %ghost so that erase removes them "
+            "(Fedora's rpmlint profile filters this too).",
+            rf"{package}: W: postin-without-ghost-file-creation ",
+        ),
+    ]
+    if spec.sysv:
+        found += [
+            ("twistd rotates its own log file (every megabyte); logrotate would fight it.",
+             rf"{package}: W: log-files-without-logrotate "),
+            # For rpmlint configurations that enable InitScriptCheck (not on by default).
+            ("Once registered, the init script starts the service in runlevels 2-5, as "
+             "tap2deb's does and as the systemd unit is enabled unless presets say no.",
+             rf"{package}: W: service-default-enabled "),
+        ]
+    if spec.sysv and spec.systemd:
+        found += [
+            ("Fedora's guidelines: a subpackage requires its main package's exact "
+             "version-release (Fedora's rpmlint profile filters this too).",
+             rf"^{own}-{SUBPACKAGE_SYSV}\.noarch: W: requires-on-release "),
+            ("The README is in the main package, which this one requires.",
+             rf"^{own}-{SUBPACKAGE_SYSV}\.noarch: W: no-documentation$"),
+        ]
+    if spec.url is None:
+        found.append(
+            ("No --url was given: the application has no known homepage.",
+             rf"{package}: W: no-url-tag$")
+        )
+    return [(_reason(reason), _toml(pattern)) for reason, pattern in found]
+
+
+def rpmlint_config(spec: PackageSpec) -> str:
+    return render("rpm/rpmlint.toml.j2", spec=spec, settings=settings(spec),
+                  filters=filters(spec))

@@ -1,0 +1,81 @@
+"""The source tarball (Source0): what the package installs, under <name>-<version>/,
+packed the same way every time so that the .src.rpm is reproducible too."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+from tap2pkg.backends.rpm.files import DIRS, INITD_DIR, sources
+from tap2pkg.model import PackageSpec
+from tap2pkg.render import render
+from tap2pkg.tree import SourceTree
+
+
+def defaults_path(spec: PackageSpec) -> str:
+    return f"/etc/sysconfig/{spec.name}"
+
+
+def tarball_name(spec: PackageSpec) -> str:
+    return f"{spec.name}-{spec.version}.tar.gz"
+
+
+def top_dir(spec: PackageSpec) -> str:
+    """The directory %setup enters: %{name}-%{version}."""
+    return f"{spec.name}-{spec.version}"
+
+
+def service_files(spec: PackageSpec) -> SourceTree:
+    """The files of the tarball, by their names in it."""
+    names = sources(spec)
+    readers = " and ".join(
+        what
+        for what, wanted in (
+            (f"{DIRS[INITD_DIR]}/{spec.name}", spec.sysv),
+            (f"{spec.name}.service", spec.systemd),
+        )
+        if wanted
+    )
+    files = SourceTree()
+    files.add(names["app"], spec.app.content)
+    files.add(names["sysconfig"], render("service/defaults.j2", spec=spec, readers=readers))
+    if spec.systemd:
+        files.add(
+            names["service"],
+            render("service/unit.service.j2", spec=spec, defaults_path=defaults_path(spec)),
+        )
+    if spec.sysv:
+        files.add(
+            names["init"],
+            render("service/init.redhat.j2", spec=spec, defaults_path=defaults_path(spec)),
+            0o755,
+        )
+    files.add(names["sysusers"], render("rpm/sysusers.conf.j2", spec=spec))
+    files.add(names["readme"], render("rpm/README.j2", spec=spec))
+    return files
+
+
+def tarball(spec: PackageSpec, files: SourceTree) -> bytes:
+    """A .tar.gz of files under top_dir: sorted, owned by root, dated spec.timestamp,
+    and gzip without a name or time stamp, so equal input gives equal bytes."""
+    top = top_dir(spec)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        tar.addfile(_member(f"{top}/", tarfile.DIRTYPE, 0o755, spec.timestamp))
+        for path in files:  # SourceTree iterates in sorted order
+            item = files[path]
+            member = _member(f"{top}/{path}", tarfile.REGTYPE, item.mode, spec.timestamp)
+            member.size = len(item.data)
+            tar.addfile(member, io.BytesIO(item.data))
+    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+
+
+def _member(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.mode = mode
+    member.mtime = mtime
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    return member
