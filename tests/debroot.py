@@ -9,6 +9,7 @@ is the one this machine's own apt sources use; it is never written into the code
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -21,9 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SUITE = "bookworm"
-PACKAGES = ["python3-twisted", "procps", "adduser", "sysvinit-core"]
+# rpm: the RPM lifecycle test drives tap2rpm's packages with Debian's rpm in the same root.
+PACKAGES = ["python3-twisted", "procps", "adduser", "sysvinit-core", "rpm"]
 CACHE = Path(os.environ.get("TAP2PKG_ROOT_CACHE", Path.home() / ".cache" / "tap2pkg"))
-TARBALL = CACHE / f"{SUITE}-sysv-root.tar"
+# The cache is keyed by what goes into the root, so changing the list makes a new one.
+_KEY = hashlib.sha256(" ".join([SUITE, *PACKAGES]).encode()).hexdigest()[:12]
+TARBALL = CACHE / f"{SUITE}-sysv-root-{_KEY}.tar"
 RUNLEVEL = "#!/bin/sh\n# tap2pkg tests: report a booted multi-user runlevel\necho 'N 2'\n"
 
 
