@@ -89,3 +89,22 @@ def root(tmp_path: Path) -> Iterator[DebianRoot]:
     with debian_root(tmp_path) as r:
         yield r
     print(f"\n[lifecycle] root used for {time.monotonic() - started:.1f}s")
+
+
+_LIFECYCLE_TIMES: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "lifecycle" in report.keywords:
+        _LIFECYCLE_TIMES.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Always print how long the lifecycle tests took (issue: their run time is shown)."""
+    if not _LIFECYCLE_TIMES:
+        return
+    terminalreporter.section("lifecycle run times")
+    for nodeid, seconds in _LIFECYCLE_TIMES:
+        terminalreporter.write_line(f"{seconds:7.1f}s  {nodeid}")
+    total = sum(seconds for _n, seconds in _LIFECYCLE_TIMES)
+    terminalreporter.write_line(f"{total:7.1f}s  total (the cached Debian root excluded)")
