@@ -217,3 +217,26 @@ def test_systemd_only_package_has_no_init_script(tmp_path: Path) -> None:
     assert "preinst" not in scripts
     assert "update-rc.d" not in "".join(scripts.values())
     assert _lintian(result.deb) == []
+
+
+def test_dpkg_source_extracts_the_source_package(built: Built, tmp_path: Path) -> None:
+    """The .dsc and tarball tap2deb writes are what dpkg-source -b would make: dpkg-source
+    -x checks them and unpacks exactly the emitted tree (without tap2pkg's manifest)."""
+    require_tool("dpkg-source")
+    target = tmp_path / "x"
+    proc = subprocess.run(
+        ["dpkg-source", "--no-check", "-x", str(built.out / f"{PKG}_1.0.dsc"), str(target)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(["dpkg-source", "-x", str(built.out / f"{PKG}_1.0.dsc"),
+                           str(tmp_path / "checked")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr  # checksums verified
+    extracted = {p.relative_to(target).as_posix(): (p.read_bytes(), p.stat().st_mode & 0o777)
+                 for p in target.rglob("*") if p.is_file()}
+    emitted = {p.relative_to(built.source_dir).as_posix():
+               (p.read_bytes(), p.stat().st_mode & 0o777)
+               for p in built.source_dir.rglob("*") if p.is_file()}
+    emitted.pop(".tap2pkg-manifest.json")
+    assert extracted == emitted

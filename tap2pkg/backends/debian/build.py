@@ -1,5 +1,5 @@
-"""Debian build lifecycle: render the source tree, write it, make the .dsc and tarball with
-dpkg-source and the .deb with dpkg-deb, then move everything into place at once."""
+"""Debian build lifecycle: render the source tree, write it, make the .dsc and tarball, and
+the .deb with dpkg-deb, then move everything into place at once."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 
 from tap2pkg import output
 from tap2pkg.backends.debian.binary import build_deb
+from tap2pkg.backends.debian.dsc import write_source_package
 from tap2pkg.backends.debian.source import render_source
 from tap2pkg.model import PackageSpec
-from tap2pkg.run import run_tool
-from tap2pkg.tree import MANIFEST
 
 
 @dataclass(frozen=True)
@@ -34,26 +33,17 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
     tree_name = f"{spec.name}-{upstream}"
     dest = outdir / tree_name
     keep_old = output.check_tree(dest, force=force)
-    env = {"SOURCE_DATE_EPOCH": str(spec.timestamp)}
     with output.workspace(outdir) as work:
         tree.write(work / tree_name)
-        run_tool(
-            ["dpkg-source", f"--tar-ignore={MANIFEST}", "-b", tree_name],
-            cwd=work,
-            env=env,
-            verbose=verbose,
-            hint="install dpkg-dev",
-        )
-        stem = f"{spec.name}_{upstream}"
-        tarballs = sorted(work.glob(f"{stem}.tar.*"))
+        dsc, tarball = write_source_package(spec, tree, tree_name, work)
         deb_dir = work / "deb"
         deb_dir.mkdir()
         deb = build_deb(spec, tree, deb_dir, verbose=verbose)
         # Everything is built: now move it into place.
         return DebianArtifacts(
             source_dir=dest,
-            dsc=output.publish_file(work / f"{stem}.dsc", outdir / f"{stem}.dsc"),
-            tarball=output.publish_file(tarballs[0], outdir / tarballs[0].name),
+            dsc=output.publish_file(dsc, outdir / dsc.name),
+            tarball=output.publish_file(tarball, outdir / tarball.name),
             deb=output.publish_file(deb, outdir / deb.name),
             backup=output.publish_tree(work / tree_name, dest, keep_old=keep_old, trash=work),
         )
