@@ -142,82 +142,76 @@ def nfpm_from_rpm(rpm: Path, work: Path) -> Path:
 # ---- the benchmarks ----
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="rounds per comparison")
-    args = parser.parse_args()
-    nfpm = shutil.which("nfpm") or (str(BIN / "nfpm") if (BIN / "nfpm").exists() else None)
-    work = Path(tempfile.mkdtemp(prefix="tap2pkg-bench-"))
-    rows: list[tuple[str, float, str, float, float | None]] = []
-    try:
-        deb_out, rpm_out = work / "deb", work / "rpm"
-        tap2deb = [tool("tap2deb"), "-t", str(APP), "-m", MAINTAINER, "-o", str(deb_out), "-q",
-                   "--force"]
-        tap2rpm = [tool("tap2rpm"), "-t", str(APP), "-m", MAINTAINER, "-o", str(rpm_out), "-q",
-                   "--force"]
-        run(tap2deb)
-        run(tap2rpm)
+Row = tuple[str, float, str, float, "float | None"]
 
-        # 1. the debhelper route on the emitted source package
-        source = work / "dh" / "twisted-echo-1.0"
-        shutil.copytree(deb_out / "twisted-echo-1.0", source)
-        t = alternate(args.runs, {
+
+def bench_deb(runs: int, work: Path, nfpm: str | None, tap2deb: list[str]) -> list[Row]:
+    out = work / "deb"
+    rows: list[Row] = []
+    # 1. the debhelper route on the very source package tap2deb emitted
+    source = work / "dh" / "twisted-echo-1.0"
+    shutil.copytree(out / "twisted-echo-1.0", source)
+    t = alternate(runs, {
+        "tap2deb": lambda: run(tap2deb),
+        "dpkg-buildpackage": lambda: run(["dpkg-buildpackage", "-us", "-uc"], cwd=source),
+    })
+    rows.append(("tap2deb (source package + .deb)", t["tap2deb"],
+                 "dpkg-buildpackage -us -uc", t["dpkg-buildpackage"], 0.15))
+    # 2. nfpm with the same payload and maintainer scripts
+    if nfpm:
+        config = nfpm_from_deb(out / "twisted-echo_1.0_all.deb", work)
+        target = work / "nfpm-out"
+        target.mkdir()
+        t = alternate(runs, {
             "tap2deb": lambda: run(tap2deb),
-            "dpkg-buildpackage": lambda: run(["dpkg-buildpackage", "-us", "-uc"], cwd=source),
+            "nfpm": lambda: run([nfpm, "package", "-p", "deb", "-f", str(config),
+                                 "-t", str(target)]),
         })
         rows.append(("tap2deb (source package + .deb)", t["tap2deb"],
-                     "dpkg-buildpackage -us -uc", t["dpkg-buildpackage"], 0.15))
+                     "nfpm package -p deb", t["nfpm"], 8.0))
+    return rows
 
-        # 2. nfpm with the same payload and scripts
-        if nfpm:
-            config = nfpm_from_deb(deb_out / "twisted-echo_1.0_all.deb", work)
-            target = work / "nfpm-out"
-            target.mkdir()
-            t = alternate(args.runs, {
-                "tap2deb": lambda: run(tap2deb),
-                "nfpm": lambda: run([nfpm, "package", "-p", "deb", "-f", str(config),
-                                     "-t", str(target)]),
-            })
-            rows.append(("tap2deb (source package + .deb)", t["tap2deb"],
-                         "nfpm package -p deb", t["nfpm"], 8.0))
 
-        # 3. rpmbuild -ba on the kept spec, and nfpm -p rpm
-        topdir = work / "rb" / "rpmbuild"
-        shutil.copytree(rpm_out / "rpmbuild", topdir)
-        spec = next((topdir / "SPECS").glob("*.spec"))
-        rpmbuild = ["rpmbuild", "-ba", "--define", f"_topdir {topdir}", str(spec)]
-        steps: dict[str, Callable[[], None]] = {
-            "tap2rpm": lambda: run(tap2rpm),
-            "rpmbuild": lambda: run(rpmbuild),
-        }
-        if nfpm:
-            rpm_config = nfpm_from_rpm(next(rpm_out.glob("*.noarch.rpm")), work)
-            rpm_target = work / "nfpm-rpm-out"
-            rpm_target.mkdir()
-            steps["nfpm-rpm"] = lambda: run([nfpm, "package", "-p", "rpm", "-f",
-                                             str(rpm_config), "-t", str(rpm_target)])
-        t = alternate(args.runs, steps)
-        rows.append(("tap2rpm (.spec, .rpm, .src.rpm)", t["tap2rpm"], "rpmbuild -ba",
-                     t["rpmbuild"], 1.3))
-        if nfpm:
-            rows.append(("tap2rpm (.spec, .rpm, .src.rpm)", t["tap2rpm"],
-                         "nfpm package -p rpm", t["nfpm-rpm"], None))
+def bench_rpm(runs: int, work: Path, nfpm: str | None, tap2rpm: list[str]) -> list[Row]:
+    out = work / "rpm"
+    topdir = work / "rb" / "rpmbuild"
+    shutil.copytree(out / "rpmbuild", topdir)
+    spec = next((topdir / "SPECS").glob("*.spec"))
+    rpmbuild = ["rpmbuild", "-ba", "--define", f"_topdir {topdir}", str(spec)]
+    steps: dict[str, Callable[[], None]] = {
+        "tap2rpm": lambda: run(tap2rpm),
+        "rpmbuild": lambda: run(rpmbuild),
+    }
+    if nfpm:
+        config = nfpm_from_rpm(next(out.glob("*.noarch.rpm")), work)
+        target = work / "nfpm-rpm-out"
+        target.mkdir()
+        steps["nfpm-rpm"] = lambda: run([nfpm, "package", "-p", "rpm", "-f", str(config),
+                                         "-t", str(target)])
+    t = alternate(runs, steps)
+    rows: list[Row] = [("tap2rpm (.spec, .rpm, .src.rpm)", t["tap2rpm"], "rpmbuild -ba",
+                        t["rpmbuild"], 1.3)]
+    if nfpm:
+        rows.append(("tap2rpm (.spec, .rpm, .src.rpm)", t["tap2rpm"], "nfpm package -p rpm",
+                     t["nfpm-rpm"], None))
+    return rows
 
-        # 4. start-up
-        t = alternate(args.runs * 2, {
-            "help": lambda: run([tool("tap2deb"), "--help"]),
-            "click": lambda: run([sys.executable, "-c", "import click"]),
-        })
-        rows.append(("tap2deb --help", t["help"], 'python -c "import click"', t["click"], 1.5))
-        importtime = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                                     "import tap2pkg.cli"], capture_output=True, text=True,
-                                    check=True).stderr
-        cli_us = int(re.findall(r"\|\s+(\d+) \| tap2pkg\.cli$", importtime, re.M)[-1])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
-    print(f"tap2pkg benchmarks: median of {args.runs} alternating runs "
-          f"(start-up: {args.runs * 2})")
+def bench_startup(runs: int) -> tuple[Row, float]:
+    t = alternate(runs, {
+        "help": lambda: run([tool("tap2deb"), "--help"]),
+        "click": lambda: run([sys.executable, "-c", "import click"]),
+    })
+    importtime = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                                 "import tap2pkg.cli"], capture_output=True, text=True,
+                                check=True).stderr
+    cli_us = int(re.findall(r"\|\s+(\d+) \| tap2pkg\.cli$", importtime, re.M)[-1])
+    row: Row = ("tap2deb --help", t["help"], 'python -c "import click"', t["click"], 1.5)
+    return row, cli_us / 1000
+
+
+def report(runs: int, rows: list[Row], cli_ms: float) -> None:
+    print(f"tap2pkg benchmarks: median of {runs} alternating runs (start-up: {runs * 2})")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{platform.platform()}, Python {platform.python_version()}")
     print()
@@ -227,7 +221,27 @@ def main() -> None:
         verdict = "" if goal is None else f"<= {goal:<5} {'met' if ratio <= goal else 'MISSED'}"
         print(f"{mine:34} {t_mine * 1000:6.0f}ms  {theirs:28} {t_theirs * 1000:6.0f}ms  "
               f"{ratio:6.2f}  {verdict}")
-    print(f"\nimport tap2pkg.cli (python -X importtime, cumulative): {cli_us / 1000:.1f} ms")
+    print(f"\nimport tap2pkg.cli (python -X importtime, cumulative): {cli_ms:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="rounds per comparison")
+    args = parser.parse_args()
+    nfpm = shutil.which("nfpm") or (str(BIN / "nfpm") if (BIN / "nfpm").exists() else None)
+    work = Path(tempfile.mkdtemp(prefix="tap2pkg-bench-"))
+    common = ["-t", str(APP), "-m", MAINTAINER, "-q", "--force"]
+    tap2deb = [tool("tap2deb"), *common, "-o", str(work / "deb")]
+    tap2rpm = [tool("tap2rpm"), *common, "-o", str(work / "rpm")]
+    try:
+        run(tap2deb)
+        run(tap2rpm)
+        rows = bench_deb(args.runs, work, nfpm, tap2deb)
+        rows += bench_rpm(args.runs, work, nfpm, tap2rpm)
+        startup, cli_ms = bench_startup(args.runs * 2)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(args.runs, [*rows, startup], cli_ms)
 
 
 if __name__ == "__main__":
