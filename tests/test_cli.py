@@ -100,11 +100,10 @@ def test_output_dir_that_cannot_be_created() -> None:
 
 def test_failing_tool_reports_command_and_output(tmp_path: Path) -> None:
     """A tool that fails is named with its command line and the tail of its output."""
-    require_tool("dpkg-deb", "dpkg-source")
     fake = tmp_path / "bin"
     fake.mkdir()
-    tool = fake / "dpkg-source"
-    tool.write_text("#!/bin/sh\necho 'dpkg-source: error: something broke' >&2\nexit 25\n")
+    tool = fake / "dpkg-deb"
+    tool.write_text("#!/bin/sh\necho 'dpkg-deb: error: something broke' >&2\nexit 25\n")
     tool.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
     code = "import sys; from tap2pkg.cli import tap2deb_main as m; sys.exit(m(sys.argv[1:]))"
@@ -115,7 +114,7 @@ def test_failing_tool_reports_command_and_output(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "tap2deb: error: command failed (exit 25): dpkg-source" in proc.stderr
+    assert "tap2deb: error: command failed (exit 25): dpkg-deb --root-owner-group" in proc.stderr
     assert "something broke" in proc.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
