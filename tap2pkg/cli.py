@@ -174,9 +174,7 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
         _warn(tool, "a .deb with an init script but no systemd unit draws a lintian error "
                     "(missing-systemd-service-for-init.d-script)", quiet)
     if params["check"]:
-        from tap2pkg.appfile.check import check  # noqa: PLC0415
-
-        check(tapfile, app.kind, spec.twistd)
+        _check(tapfile, app, spec.twistd)
 
     artifacts = _build(fmt, spec, params)
     if artifacts.backup is not None:
@@ -191,6 +189,23 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
     elif not quiet:
         for path in artifacts.paths():
             click.echo(str(path))
+
+
+def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
+    """--check: load with twistd's own loader what will be installed (for a converted
+    .tax, the .tas it became)."""
+    import tempfile  # noqa: PLC0415
+
+    from tap2pkg.appfile.check import check  # noqa: PLC0415
+    from tap2pkg.model import AppKind  # noqa: PLC0415
+
+    if app.original is None:
+        check(tapfile, app.kind, twistd)
+        return
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-check-") as tmp:
+        converted = Path(tmp) / app.filename
+        converted.write_bytes(app.content)
+        check(converted, AppKind.SOURCE, twistd)
 
 
 def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
@@ -286,6 +301,35 @@ def inspect(appfile: Path, kind: str | None, as_json: bool) -> None:
     for key, value in fields.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key + ':':<15}{'' if shown is None else shown}")
+
+
+@tap2pkg_group.command(context_settings=CONTEXT)
+@click.argument("appfile", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path, allow_dash=True),
+              help="Where to write the AOT source; - for stdout [default: APPFILE with "
+                   "the extension .tas, beside it]")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
+    """Convert an XML application file (.tax, Twisted's marmalade, which twistd has not
+    read since Twisted 9.0) into AOT source (.tas), which current twistd runs with
+    --source.  Nothing in the file is imported or run."""
+    from tap2pkg.appfile import load  # noqa: PLC0415
+    from tap2pkg.appfile.xml import write_converted  # noqa: PLC0415
+    from tap2pkg.errors import UsageError  # noqa: PLC0415
+    from tap2pkg.model import AppKind  # noqa: PLC0415
+
+    info = load(appfile, AppKind.XML)  # always XML: that is what gets converted
+    for warning in info.warnings:
+        _warn("tap2pkg", warning, quiet)
+    if out is not None and str(out) == "-":
+        click.echo(info.content.decode("ascii"), nl=False)
+        return
+    target = out if out is not None else appfile.with_name(info.filename)
+    if target.resolve() == appfile.resolve():
+        raise UsageError(f"{target} is the application file itself", key="--output")
+    write_converted(info, target)
+    if not quiet:
+        click.echo(str(target))
 
 
 def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:

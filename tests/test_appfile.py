@@ -140,15 +140,6 @@ def test_parse_kind_unknown(value: str) -> None:
     )
 
 
-def test_xml_not_supported_yet(tmp_path: Path) -> None:
-    path = write(tmp_path, "app.tax", "<?xml version='1.0'?><instance/>")
-    with pytest.raises(AppFileError, match=r"^app\.tax: XML application files"):
-        load(path)
-
-
-# ---- reading files ----
-
-
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(AppFileError, match="no such file") as caught:
         load(tmp_path / "nothere.tac")

@@ -2,8 +2,10 @@
 
 One reader per kind, none of which runs the file: python.py (.tac/.py, parsed with
 ast), tap.py (.tap, a restricted unpickler), source.py (.tas AOT source, parsed with
-ast); graph.py is what the last two share.  check.py is the opt-in ``--check`` that
-does run the file, with twistd's own loader, in a subprocess.
+ast), xml.py (.tax marmalade XML, converted to AOT source with marmalade.py and
+aotwriter.py, then read as .tas); graph.py is what tap.py and source.py share.
+check.py is the opt-in ``--check`` that does run the file, with twistd's own loader,
+in a subprocess.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from tap2pkg.appfile.python import read_python
 from tap2pkg.appfile.source import read_source
 from tap2pkg.appfile.tap import read_pickle
+from tap2pkg.appfile.xml import read_xml
 from tap2pkg.errors import AppFileError, UsageError
 from tap2pkg.model import AppInfo, AppKind
 
@@ -39,6 +42,7 @@ _READERS: dict[AppKind, Callable[[str, bytes], AppInfo]] = {
     AppKind.PYTHON: read_python,
     AppKind.TAP: read_pickle,
     AppKind.SOURCE: read_source,
+    AppKind.XML: read_xml,
 }
 
 
@@ -104,7 +108,5 @@ def load(path: Path, kind: AppKind | None = None) -> AppInfo:
     """Read an application file without running it; kind None guesses from the extension."""
     if kind is None:
         kind = guess_kind(path)
-    if kind is AppKind.XML:
-        raise AppFileError(f"{path.name}: XML application files (.tax) are not supported yet")
     content = _read_bytes(path)
     return _READERS[kind](path.name, content)

@@ -58,7 +58,7 @@ class Entry:
 
 def sources(spec: PackageSpec) -> dict[str, str]:
     """Names of the files in the source tarball, by role."""
-    return {
+    names = {
         "app": spec.app_filename,
         "sysconfig": f"{spec.name}.sysconfig",
         "service": f"{spec.name}.service",
@@ -66,6 +66,9 @@ def sources(spec: PackageSpec) -> dict[str, str]:
         "sysusers": f"{spec.name}.sysusers",
         "readme": "README",
     }
+    if spec.app.original is not None:  # e.g. the .tax a .tas was converted from
+        names["original"] = spec.app.original[0]
+    return names
 
 
 def sysv_subpackage(spec: PackageSpec) -> str | None:
@@ -90,6 +93,11 @@ def entries(spec: PackageSpec) -> list[Entry]:
     found = [
         Entry("%{_sysconfdir}", "%{name}", Kind.DIR, 0o755),
         Entry("%{_sysconfdir}", f"%{{name}}/{src['app']}", Kind.CONFIG, 0o644, src["app"]),
+        *(
+            [Entry("%{_sysconfdir}", f"%{{name}}/{src['original']}", Kind.CONFIG, 0o644,
+                   src["original"])]
+            if "original" in src else []
+        ),
         Entry("%{_sysconfdir}", "sysconfig/%{name}", Kind.CONFIG, 0o644, src["sysconfig"]),
     ]
     if spec.systemd:

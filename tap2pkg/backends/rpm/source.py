@@ -39,6 +39,8 @@ def service_files(spec: PackageSpec) -> SourceTree:
     )
     files = SourceTree()
     files.add(names["app"], spec.app.content)
+    if spec.app.original is not None:
+        files.add(names["original"], spec.app.original[1])
     files.add(names["sysconfig"], render("service/defaults.j2", spec=spec, readers=readers))
     if spec.systemd:
         files.add(
