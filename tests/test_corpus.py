@@ -80,3 +80,18 @@ def test_bad_input_corpus(main: Callable[[list[str]], int], tmp_path: Path,
         assert path.name in lines[0], lines[0]
         assert not sentinel.exists(), f"{path.name} ran code"
         assert not out.exists() or not any(out.iterdir()), f"{path.name} wrote output"
+
+
+def test_huge_python_and_aot_sources_fail_fast(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Multi-megabyte sources are refused before parsing (bounded time and memory)."""
+    import time
+
+    for name, line in (("big.tac", b"x = [1, 2, 3]\n"), ("big.tas", b"x = [1, 2, 3]\n")):
+        path = tmp_path / name
+        path.write_bytes(b"application = app = 1\n" + line * 400_000)
+        start = time.monotonic()
+        code = tap2deb_main(["-t", str(path), "-m", MAINTAINER, "-o", str(tmp_path / "o")])
+        assert time.monotonic() - start < 2
+        assert code == 2
+        assert "too large" in capsys.readouterr().err

@@ -11,14 +11,11 @@ in a subprocess.
 from __future__ import annotations
 
 import errno
+import importlib
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from tap2pkg.appfile.python import read_python
-from tap2pkg.appfile.source import read_source
-from tap2pkg.appfile.tap import read_pickle
-from tap2pkg.appfile.xml import read_xml
 from tap2pkg.errors import AppFileError, UsageError
 from tap2pkg.model import AppInfo, AppKind
 
@@ -26,6 +23,9 @@ __all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind"]
 
 # Application files are a few kilobytes; refuse to read absurd ones into memory.
 MAX_SIZE = 16 * 1024 * 1024
+# Python and AOT source are analysed node by node (about 12 s per MiB and 0.5 GB of
+# syntax tree): a bound on time and memory that no real .tac or .tas comes near.
+MAX_SOURCE_SIZE = 1024 * 1024
 
 _EXTENSIONS = {
     ".tac": AppKind.PYTHON,
@@ -38,12 +38,19 @@ _ENCRYPTED = frozenset({".etac", ".etap", ".etas", ".etax"})
 # --type values: the original tools' names, plus twistd's own name for a tap.
 _TYPES = {kind.value: kind for kind in AppKind} | {"pickle": AppKind.TAP}
 
-_READERS: dict[AppKind, Callable[[str, bytes], AppInfo]] = {
-    AppKind.PYTHON: read_python,
-    AppKind.TAP: read_pickle,
-    AppKind.SOURCE: read_source,
-    AppKind.XML: read_xml,
+# kind -> (module, function): each reader is imported only when its kind is read.
+_READERS = {
+    AppKind.PYTHON: ("tap2pkg.appfile.python", "read_python"),
+    AppKind.TAP: ("tap2pkg.appfile.tap", "read_pickle"),
+    AppKind.SOURCE: ("tap2pkg.appfile.source", "read_source"),
+    AppKind.XML: ("tap2pkg.appfile.xml", "read_xml"),
 }
+
+
+def _reader(kind: AppKind) -> Callable[[str, bytes], AppInfo]:
+    module, function = _READERS[kind]
+    reader: Callable[[str, bytes], AppInfo] = getattr(importlib.import_module(module), function)
+    return reader
 
 
 def guess_kind(path: Path) -> AppKind:
@@ -109,4 +116,9 @@ def load(path: Path, kind: AppKind | None = None) -> AppInfo:
     if kind is None:
         kind = guess_kind(path)
     content = _read_bytes(path)
-    return _READERS[kind](path.name, content)
+    if kind in (AppKind.PYTHON, AppKind.SOURCE) and len(content) > MAX_SOURCE_SIZE:
+        raise AppFileError(
+            f"{path}: {len(content)} bytes is too large for a {kind.value} application "
+            f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
+        )
+    return _reader(kind)(path.name, content)
