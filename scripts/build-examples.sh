@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 maintainer="tap2pkg examples <examples@tap2pkg.invalid>"
-for app in fixtures/*.tac fixtures/*.tap fixtures/*.tas; do
+# Every kind; of the .tax files, the two that are whole applications.
+APPS=(fixtures/*.tac fixtures/*.tap fixtures/*.tas fixtures/echoxml.tax fixtures/daemonxml.tax)
+for app in "${APPS[@]}"; do
     echo "== $app"
     "$bin/tap2deb" --tapfile "$app" -m "$maintainer" --output-dir .build/deb
     "$bin/tap2rpm" --tapfile "$app" -m "$maintainer" --output-dir .build/rpm
@@ -12,7 +14,7 @@ done
 echo "== lintian"
 lintian --fail-on error,warning .build/deb/*.deb
 echo "== rpmlint"
-for app in fixtures/*.tac fixtures/*.tap fixtures/*.tas; do
+for app in "${APPS[@]}"; do
     name="twisted-$(basename "${app%.*}")"
     rpmlint -c ".build/rpm/rpmbuild/SPECS/$name.rpmlint.toml" \
         ".build/rpm/$name-1.0-1.noarch.rpm" ".build/rpm/$name-1.0-1.src.rpm" \
