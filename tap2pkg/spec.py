@@ -152,7 +152,7 @@ def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
         init_systems=init_systems,
         depends=tuple(depends),
         license=validate.one_line(options.license, "--license") if options.license else None,
-        url=validate.one_line(options.url, "--url") if options.url else None,
+        url=validate.url(options.url) if options.url is not None else None,
         timestamp=source_date_epoch(),
         tool=conv.tool,
     )

@@ -23,6 +23,8 @@ _DEP = re.compile(
     r"[a-z0-9][a-z0-9.+-]+(?::[a-z0-9-]+)?"
     r"(?: \((?:<<|<=|=|>=|>>) [A-Za-z0-9.+~:-]+\))?"
 )
+# RFC 3986 characters, no spaces or quotes: a Homepage:/URL: field takes one token.
+_URL = re.compile(r"(?:https?|ftp)://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")
 _ABS_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
 SUMMARY_MAX = 79  # rpmlint's default MaxLineLength; lintian allows 80
 
@@ -127,6 +129,15 @@ def deb_dependency(value: str, key: str = "--depends") -> str:
                 key,
             )
     return " | ".join(alternatives)
+
+
+def url(value: str, key: str = "--url") -> str:
+    if not _URL.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a URL: write http(s)://host/path, without spaces or quotes",
+            key,
+        )
+    return value
 
 
 def absolute_path(value: str, key: str) -> str:

@@ -7,6 +7,7 @@ empty PATH, so a payload that ever ran as shell code would leave the sentinel be
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,61 @@ def test_field_is_refused_or_inert(field: str, value: str, tmp_path_factory: pyt
     description = next(line for line in unit.splitlines() if line.startswith("Description="))
     assert not description.endswith("\\")
     assert "%" not in description.replace("%%", "")
+
+
+# ---- RPM: the spec, expanded by rpm itself ----
+
+RPM_PAYLOADS = [
+    f"%(echo pwned > {SENTINEL})",
+    f"%{{lua: io.open('{SENTINEL}', 'w'):write('pwned')}}",
+    "%{_sysconfdir}",
+    "100%",
+    "%%",
+    "x\nRequires: evil-package",
+    "x\n%post\necho pwned",
+    f"$(echo pwned > {SENTINEL})",
+]
+RPM_TAGS = {"Name", "Version", "Release", "Summary", "License", "Group", "Source0",
+            "BuildArch", "BuildRequires", "Requires", "Requires(pre)", "Requires(post)",
+            "Requires(preun)", "Requires(postun)", "URL", "Packager"}
+rpm_text = st.one_of(
+    st.sampled_from(RPM_PAYLOADS + PAYLOADS),
+    st.builds(lambda a, p, b: a + p + b, st.text(max_size=5), st.sampled_from(RPM_PAYLOADS),
+              st.text(max_size=5)),
+)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.parametrize("field", FIELDS)
+@given(value=rpm_text)
+def test_rpm_field_is_refused_or_never_a_macro(
+    field: str, value: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tap2pkg.backends import rpm
+    from tap2pkg.backends.rpm.specfile import render_spec
+    from tests.conftest import require_tool
+
+    require_tool("rpmspec")
+    sentinel = Path(SENTINEL)
+    sentinel.unlink(missing_ok=True)
+    try:
+        spec = resolve(_options(field, value), APP, rpm.CONVENTIONS)
+        text = render_spec(spec)
+    except UsageError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        return
+    tmp = tmp_path_factory.mktemp("spec")
+    path = tmp / f"{spec.name}.spec"
+    path.write_text(text)
+    proc = subprocess.run(["rpmspec", "-P", str(path)], capture_output=True, text=True,
+                          check=False, timeout=30)
+    assert not sentinel.exists(), f"{field}={value!r} ran while rpm parsed the spec"
+    assert proc.returncode == 0, proc.stderr
+    preamble = proc.stdout.split("\n%description", 1)[0]
+    tags = {line.split(":", 1)[0] for line in preamble.splitlines()
+            if re.match(r"^[A-Za-z][A-Za-z0-9()]*:\s", line)}
+    assert tags <= RPM_TAGS, f"{field}={value!r} injected {tags - RPM_TAGS}"
+    sections = re.findall(r"^%(post|pre|preun|postun|files|install)\b", proc.stdout, re.M)
+    assert sections.count("post") <= 1 and sections.count("files") <= 2

@@ -73,3 +73,10 @@ def test_extended_description_folding() -> None:
     assert lines[2] == "   verbatim  line"
     assert all(len(line) <= 80 for line in lines)
     assert all(line.startswith(" ") for line in lines)
+
+
+def test_urls() -> None:
+    assert validate.url("https://example.org/a%20b?x=1") == "https://example.org/a%20b?x=1"
+    for bad in ("example.org", "https://a b", "javascript:alert(1)", "https://x\n", "", "'x'"):
+        with pytest.raises(UsageError, match="--url"):
+            validate.url(bad)
