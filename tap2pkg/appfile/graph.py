@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from tap2pkg.model import AppInfo, AppKind
+
 # Nested MultiServices deeper than this are not looked into: real apps have a few levels.
 MAX_SERVICE_DEPTH = 64
 # An upper bound on services visited, so a hostile graph cannot make the walk slow.
@@ -133,6 +135,12 @@ class AppFacts:
     gid: int | None = None
     endpoints: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    def app_info(self, kind: AppKind, filename: str, content: bytes,
+                 extra_warnings: tuple[str, ...] = ()) -> AppInfo:
+        return AppInfo(kind=kind, filename=filename, content=content,
+                       app_name=self.app_name, uid=self.uid, gid=self.gid,
+                       endpoints=self.endpoints, warnings=self.warnings + extra_warnings)
 
 
 def quote_strports(value: str) -> str:

@@ -344,14 +344,4 @@ def unjelly(filename: str, content: bytes) -> object:
 
 
 def read_source(filename: str, content: bytes) -> AppInfo:
-    facts = describe(unjelly(filename, content))
-    return AppInfo(
-        kind=AppKind.SOURCE,
-        filename=filename,
-        content=content,
-        app_name=facts.app_name,
-        uid=facts.uid,
-        gid=facts.gid,
-        endpoints=facts.endpoints,
-        warnings=facts.warnings,
-    )
+    return describe(unjelly(filename, content)).app_info(AppKind.SOURCE, filename, content)

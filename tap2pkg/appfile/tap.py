@@ -285,20 +285,9 @@ def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
 
 def read_pickle(filename: str, content: bytes) -> AppInfo:
     root, python2 = unpickle(filename, content)
-    facts = describe(root)
-    warnings = list(facts.warnings)
-    if python2:
-        warnings.append(
-            "this looks like a Python 2 pickle: twistd on Python 3 may fail to load it "
-            "(try --check)"
-        )
-    return AppInfo(
-        kind=AppKind.TAP,
-        filename=filename,
-        content=content,
-        app_name=facts.app_name,
-        uid=facts.uid,
-        gid=facts.gid,
-        endpoints=facts.endpoints,
-        warnings=tuple(warnings),
+    extra = (
+        ("this looks like a Python 2 pickle: twistd on Python 3 may fail to load it "
+         "(try --check)",)
+        if python2 else ()
     )
+    return describe(root).app_info(AppKind.TAP, filename, content, extra)

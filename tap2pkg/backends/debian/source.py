@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
+from tap2pkg import services
 from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, scripts
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
+from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
 
-
-def defaults_path(spec: PackageSpec) -> str:
-    return f"/etc/default/{spec.name}"
+LAYOUT = Layout(defaults_dir="/etc/default", initd_dir="/etc/init.d",
+                init_template="service/init.debian.j2")
 
 
 def service_files(spec: PackageSpec) -> dict[str, tuple[str, int]]:
     """Files shared by the source package and the .deb: suffix -> (text, mode)."""
-    readers = " and ".join(
-        what
-        for what, wanted in (
-            (f"/etc/init.d/{spec.name}", spec.sysv),
-            (f"{spec.name}.service", spec.systemd),
-        )
-        if wanted
-    )
-    files = {
-        "default": (
-            render("service/defaults.j2", spec=spec, readers=readers),
-            0o644,
-        )
-    }
+    files = {"default": (services.defaults_file(spec, LAYOUT), 0o644)}
     if spec.systemd:
-        files["service"] = (
-            render("service/unit.service.j2", spec=spec, defaults_path=defaults_path(spec)),
-            0o644,
-        )
+        files["service"] = (services.unit_file(spec, LAYOUT), 0o644)
     if spec.sysv:
-        files["init"] = (
-            render("service/init.debian.j2", spec=spec, defaults_path=defaults_path(spec)),
-            0o755,
-        )
+        files["init"] = (services.init_script(spec, LAYOUT), 0o755)
     return files
 
 

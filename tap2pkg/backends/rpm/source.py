@@ -7,14 +7,15 @@ import gzip
 import io
 import tarfile
 
+from tap2pkg import services
 from tap2pkg.backends.rpm.files import DIRS, INITD_DIR, sources
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
+from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
 
-
-def defaults_path(spec: PackageSpec) -> str:
-    return f"/etc/sysconfig/{spec.name}"
+LAYOUT = Layout(defaults_dir="/etc/sysconfig", initd_dir=DIRS[INITD_DIR],
+                init_template="service/init.redhat.j2")
 
 
 def tarball_name(spec: PackageSpec) -> str:
@@ -29,30 +30,15 @@ def top_dir(spec: PackageSpec) -> str:
 def service_files(spec: PackageSpec) -> SourceTree:
     """The files of the tarball, by their names in it."""
     names = sources(spec)
-    readers = " and ".join(
-        what
-        for what, wanted in (
-            (f"{DIRS[INITD_DIR]}/{spec.name}", spec.sysv),
-            (f"{spec.name}.service", spec.systemd),
-        )
-        if wanted
-    )
     files = SourceTree()
     files.add(names["app"], spec.app.content)
     if spec.app.original is not None:
         files.add(names["original"], spec.app.original[1])
-    files.add(names["sysconfig"], render("service/defaults.j2", spec=spec, readers=readers))
+    files.add(names["sysconfig"], services.defaults_file(spec, LAYOUT))
     if spec.systemd:
-        files.add(
-            names["service"],
-            render("service/unit.service.j2", spec=spec, defaults_path=defaults_path(spec)),
-        )
+        files.add(names["service"], services.unit_file(spec, LAYOUT))
     if spec.sysv:
-        files.add(
-            names["init"],
-            render("service/init.redhat.j2", spec=spec, defaults_path=defaults_path(spec)),
-            0o755,
-        )
+        files.add(names["init"], services.init_script(spec, LAYOUT), 0o755)
     files.add(names["sysusers"], render("rpm/sysusers.conf.j2", spec=spec))
     files.add(names["readme"], render("rpm/README.j2", spec=spec))
     return files
