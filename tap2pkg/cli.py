@@ -132,6 +132,10 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
         click.option("--force", is_flag=True,
                      help="Regenerate a source tree edited by hand (the old one is moved "
                           "aside to a .bak-<time> directory)."),
+        click.option("--lint", is_flag=True,
+                     help=("Run lintian on the .deb and .dsc" if deb else
+                           "Run rpmlint on the .rpm and .src.rpm")
+                     + "; any error or warning fails the build (exit 1)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print the results as JSON on stdout."),
     ]
@@ -171,12 +175,14 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
         _warn(tool, warning, quiet)
     spec = _resolve(fmt, tapfile, app, params)
     if fmt == "deb" and spec.init_systems == ("sysv",):
-        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian error "
+        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian warning "
                     "(missing-systemd-service-for-init.d-script)", quiet)
     if params["check"]:
         _check(tapfile, app, spec.twistd)
 
     artifacts = _build(fmt, spec, params)
+    if params["lint"]:
+        _lint(fmt, spec, artifacts, verbose=params["verbose"])
     if artifacts.backup is not None:
         _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
     if params["as_json"]:
@@ -206,6 +212,20 @@ def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
         converted = Path(tmp) / app.filename
         converted.write_bytes(app.content)
         check(converted, AppKind.SOURCE, twistd)
+
+
+def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, *, verbose: bool) -> None:
+    from tap2pkg import lintgate  # noqa: PLC0415
+
+    paths = artifacts.paths()
+    if fmt == "deb":
+        debs = [p for p in paths if p.suffix == ".deb"]
+        dscs = [p for p in paths if p.suffix == ".dsc"]
+        lintgate.lint_deb(debs[0], dscs[0], verbose=verbose)
+    else:
+        spec_file = next(p for p in paths if p.suffix == ".spec")
+        config = spec_file.with_name(f"{spec.name}.rpmlint.toml")
+        lintgate.lint_rpm(config, [p for p in paths if p.suffix == ".rpm"], verbose=verbose)
 
 
 def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
