@@ -114,3 +114,21 @@ def test_privileged_port_serves_as_unprivileged_user(
     assert owner(pid) == uid_of(root, "_twisted-privileged") != 0
     root.run("apt-get", "purge", "-y", "-q", "twisted-privileged")
     assert port_closed(707)
+
+
+@pytest.mark.parametrize(
+    ("app", "port"),
+    [("echopickle.tap", 8008), ("echosource.tas", 8009), ("echoxml.tax", 8010)],
+)
+def test_every_kind_serves_from_its_package(root: DebianRoot, tmp_path: Path, app: str,
+                                             port: int) -> None:
+    """Pickles run with --file, AOT source with --source, and a .tax as the .tas it was
+    converted to: each package's daemon serves, as its user, and purges cleanly."""
+    name = f"twisted-{app.split('.', maxsplit=1)[0]}"
+    apt_install(root, build(tmp_path, app, "1.0"))
+    assert echo(port) == b"hello tap2pkg\n"
+    [pid] = daemons(root)
+    assert owner(pid) == uid_of(root, f"_{name}") != 0
+    root.run("apt-get", "purge", "-y", "-q", name)
+    assert port_closed(port)
+    assert daemons(root) == []
