@@ -13,13 +13,22 @@ from tap2pkg.appfile import load
 from tap2pkg.backends import debian
 from tap2pkg.backends.debian.source import render_source
 from tap2pkg.spec import Options, resolve
+from tap2pkg.tree import SourceTree
 from tests.conftest import FIXTURES, GOLDEN, MAINTAINER, assert_tree_matches_golden
 
 CASES = {
     "echo.tac": [],
     "echopickle.tap": [],
     "echosource.tas": [],
+    "echoxml.tax": [],
     "privileged.tac": ["--init", "systemd"],
+}
+RPM_CASES = {
+    "echo.tac": None,
+    "echopickle.tap": None,
+    "echosource.tas": None,
+    "echoxml.tax": None,
+    "privileged.tac": "systemd,sysv",
 }
 
 
@@ -34,6 +43,28 @@ def test_deb_source_tree_matches_golden(fixture: str, update_golden: bool) -> No
     spec = resolve(_options(path, CASES[fixture]), load(path), debian.CONVENTIONS)
     tree = render_source(spec)
     assert_tree_matches_golden(tree, GOLDEN / "deb" / fixture, update_golden)
+
+
+@pytest.mark.parametrize("fixture", sorted(RPM_CASES))
+def test_rpm_tree_matches_golden(fixture: str, update_golden: bool) -> None:
+    """The kept spec and rpmlint settings, and the files packed into Source0."""
+    from tap2pkg.backends import rpm
+    from tap2pkg.backends.rpm.build import render_tree
+    from tap2pkg.backends.rpm.source import service_files, tarball_name
+
+    path = FIXTURES / fixture
+    options = Options(tapfile=path, maintainer=MAINTAINER, init=RPM_CASES[fixture])
+    spec = resolve(options, load(path), rpm.CONVENTIONS)
+    tree = render_tree(spec)
+    readable = SourceTree()
+    for name in tree:
+        if name != f"SOURCES/{tarball_name(spec)}":  # compressed: compared by its files
+            readable.add(name, tree[name].data, tree[name].mode)
+    sources = service_files(spec)
+    for name in sources:
+        readable.add(f"SOURCES/{tarball_name(spec)}.contents/{name}", sources[name].data,
+                     sources[name].mode)
+    assert_tree_matches_golden(readable, GOLDEN / "rpm" / fixture, update_golden)
 
 
 @pytest.mark.parametrize(
