@@ -297,30 +297,48 @@ tap2pkg_group.add_command(_command("rpm", "rpm"))
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)
-@click.argument("appfile", type=click.Path(path_type=Path))
+@click.argument("target", metavar="APPFILE|PACKAGE", type=click.Path(path_type=Path))
 @click.option("-y", "--type", "kind", help="python, tap, source or xml [default: from extension]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def inspect(appfile: Path, kind: str | None, as_json: bool) -> None:
-    """Show what tap2pkg reads from an application file (without running it)."""
-    from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
+def inspect(target: Path, kind: str | None, as_json: bool) -> None:
+    """Show what tap2pkg reads from an application file, or from a built .deb or .rpm (its
+    fields, conffiles, files with modes and owners, scripts, and the application inside).
+    Nothing is run."""
+    if target.suffix in (".deb", ".rpm"):
+        from tap2pkg.readback import read_package  # noqa: PLC0415
 
-    info = load(appfile, parse_kind(kind) if kind else None)
-    fields = {
-        "file": str(appfile),
-        "kind": info.kind.value,
-        "twistd_option": f"--{info.twistd_option}",
-        "application": info.app_name,
-        "uid": info.uid,
-        "gid": info.gid,
-        "endpoints": list(info.endpoints),
-        "warnings": list(info.warnings),
-    }
+        fields: dict[str, Any] = read_package(target)
+    else:
+        from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
+
+        info = load(target, parse_kind(kind) if kind else None)
+        fields = {
+            "file": str(target),
+            "kind": info.kind.value,
+            "twistd_option": f"--{info.twistd_option}",
+            "application": info.app_name,
+            "uid": info.uid,
+            "gid": info.gid,
+            "endpoints": list(info.endpoints),
+            "warnings": list(info.warnings),
+        }
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return
     for key, value in fields.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{key + ':':<15}{'' if shown is None else shown}")
+        click.echo(f"{key + ':':<15}{_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict):
+            return "".join("\n  " + " ".join(str(v) for v in item.values()) for item in value)
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)

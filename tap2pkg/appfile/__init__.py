@@ -19,7 +19,7 @@ from pathlib import Path
 from tap2pkg.errors import AppFileError, UsageError
 from tap2pkg.model import AppInfo, AppKind
 
-__all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind"]
+__all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind", "read_bytes_as"]
 
 # Application files are a few kilobytes; refuse to read absurd ones into memory.
 MAX_SIZE = 16 * 1024 * 1024
@@ -111,6 +111,19 @@ def _read_bytes(path: Path) -> bytes:
     return content
 
 
+def read_bytes_as(filename: str, content: bytes, kind: AppKind | None = None) -> AppInfo:
+    """Read an application file's content (e.g. taken out of a package) without running
+    it; kind None guesses from the file name."""
+    if kind is None:
+        kind = guess_kind(Path(filename))
+    if kind in (AppKind.PYTHON, AppKind.SOURCE) and len(content) > MAX_SOURCE_SIZE:
+        raise AppFileError(
+            f"{filename}: {len(content)} bytes is too large for a {kind.value} application "
+            f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
+        )
+    return _reader(kind)(filename, content)
+
+
 def load(path: Path, kind: AppKind | None = None) -> AppInfo:
     """Read an application file without running it; kind None guesses from the extension."""
     if kind is None:
@@ -121,4 +134,4 @@ def load(path: Path, kind: AppKind | None = None) -> AppInfo:
             f"{path}: {len(content)} bytes is too large for a {kind.value} application "
             f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
         )
-    return _reader(kind)(path.name, content)
+    return read_bytes_as(path.name, content, kind)
