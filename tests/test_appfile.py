@@ -165,12 +165,25 @@ def test_fifo_is_not_read(tmp_path: Path) -> None:
         load(tmp_path / "pipe.tac")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path, "secret.tac", "application = 1\n")
     path.chmod(0)
-    with pytest.raises(AppFileError, match="permission denied"):
-        load(path)
+    if os.geteuid() != 0:
+        with pytest.raises(AppFileError, match="permission denied"):
+            load(path)
+        return
+    # Root reads every file: load it as nobody instead, in a child process.
+    tmp_path.chmod(0o755)
+    code = ("import sys; from pathlib import Path; from tap2pkg.appfile import load\n"
+            "from tap2pkg.errors import AppFileError\n"
+            "try:\n    load(Path(sys.argv[1]))\nexcept AppFileError as e:\n    print(e)")
+    proc = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         sys.executable, "-c", code, str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{path}: cannot read it: permission denied"
 
 
 def test_too_large(tmp_path: Path) -> None:
