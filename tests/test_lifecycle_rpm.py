@@ -118,3 +118,29 @@ def test_rpm_install_upgrade_erase(root: DebianRoot, apps: dict[str, Path], tmp_
     assert not root.file(f"/usr/lib/systemd/system/{PKG}.service").exists()
     assert not root.file(f"/etc/rc.d/init.d/{PKG}").exists()
     assert root.run("getent", "passwd", PKG).stdout.startswith(f"{PKG}:")
+
+
+def test_rpm_init_script_runs_the_service(root: DebianRoot, apps: dict[str, Path],
+                                          tmp_path: Path) -> None:
+    """The RPM package's own SysV script, run for real: start serves as the package's
+    user, status tells, restart leaves one daemon, stop ends it."""
+    from tests.servicecheck import daemons, echo, owner, port_closed, uid_of
+
+    install_stand_ins(root)
+    rpm(root, "-i", root.copy_in(build_rpm(tmp_path, apps["1.0"], "1.0", "--init", "sysv")))
+    script = f"/etc/rc.d/init.d/{PKG}"
+    root.run(script, "start")
+    assert echo(8007) == b"hello tap2pkg\n"
+    [pid] = daemons(root)
+    assert owner(pid) == uid_of(root, PKG) != 0
+    assert root.run(script, "status", check=False).returncode == 0
+    lock = f"/var/lock/subsys/{PKG}"  # /var/lock is a symlink: look from inside the root
+    assert root.run("test", "-e", lock, check=False).returncode == 0
+    root.run(script, "restart")
+    assert echo(8007) == b"hello tap2pkg\n"
+    assert len(daemons(root)) == 1
+    root.run(script, "stop")
+    assert port_closed(8007)
+    assert daemons(root) == []
+    assert root.run(script, "status", check=False).returncode == 3
+    assert root.run("test", "-e", lock, check=False).returncode == 1
