@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 DEBS=(
     dpkg-dev debhelper fakeroot lintian   # Debian source packages, dh, lint
-    rpm rpmlint                           # rpmbuild, rpmlint
+    rpm rpmlint                           # rpmbuild, rpmlint, rpmsign
+    gnupg                                 # --sign
     python3-twisted                       # twistd3: --check, fixtures, end-to-end tests
     debootstrap                           # the lifecycle tests' Debian root
     python3-venv python3-pip ca-certificates

@@ -105,6 +105,9 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
         click.option("-y", "--type", "kind",
                      help="Application file type: python, tap, source or xml "
                           "[default: from the extension]"),
+        click.option("--sign", metavar="KEYID",
+                     help=("Clear-sign the .dsc with this gpg key (as debsign does)." if deb
+                           else "Sign the .rpm and .src.rpm with this gpg key (rpmsign).")),
         click.option("-u", "--unsigned", is_flag=True,
                      help=("Do not sign (tap2deb never signs; accepted for compatibility)."
                            if deb else "Accepted for compatibility; does nothing.")),
@@ -155,20 +158,15 @@ def _warn(tool: str, message: str, quiet: bool) -> None:
 
 def _make_package(fmt: str, params: dict[str, Any]) -> None:
     from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415 - keep start-up fast
-    from tap2pkg.errors import UsageError  # noqa: PLC0415
 
     tool = "tap2deb" if fmt == "deb" else "tap2rpm"
     quiet = params["quiet"]
-    if fmt == "deb" and params["maintainer"] is None:
-        # Checked before anything is read, as the original tap2deb's option parser did.
-        raise UsageError("maintainer must be specified.")
+    _check_options(fmt, params)
     appfile: Path | None = params["appfile"]
-    if appfile is not None and params["tapfile"] is not None:
-        raise UsageError("give the application file once: as --tapfile or as an argument")
     tapfile = appfile or params["tapfile"] or Path("twistd.tap")
     kind = parse_kind(params["kind"]) if params["kind"] else None
     if params["unsigned"] and fmt == "rpm":
-        _warn(tool, "--unsigned does nothing: tap2rpm does not sign packages", quiet)
+        _warn(tool, "--unsigned does nothing: tap2rpm signs only when given --sign", quiet)
 
     app = load(tapfile, kind)
     for warning in app.warnings:
@@ -195,6 +193,23 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
     elif not quiet:
         for path in artifacts.paths():
             click.echo(str(path))
+
+
+def _check_options(fmt: str, params: dict[str, Any]) -> None:
+    """What can be refused before anything is read."""
+    from tap2pkg.errors import UsageError  # noqa: PLC0415
+
+    if fmt == "deb" and params["maintainer"] is None:
+        # As the original tap2deb's option parser did, before it read anything.
+        raise UsageError("maintainer must be specified.")
+    if params["appfile"] is not None and params["tapfile"] is not None:
+        raise UsageError("give the application file once: as --tapfile or as an argument")
+    if params["unsigned"] and params["sign"]:
+        raise UsageError("--unsigned and --sign contradict each other")
+    if params["sign"] is not None:
+        from tap2pkg.signing import key_name  # noqa: PLC0415
+
+        key_name(params["sign"])
 
 
 def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
@@ -261,7 +276,8 @@ def _build(fmt: str, spec: PackageSpec, params: dict[str, Any]) -> Artifacts:
         from tap2pkg.backends.debian.build import build  # noqa: PLC0415
     else:
         from tap2pkg.backends.rpm.build import build  # type: ignore[assignment] # noqa: PLC0415
-    return build(spec, params["output_dir"], force=params["force"], verbose=params["verbose"])
+    return build(spec, params["output_dir"], force=params["force"], verbose=params["verbose"],
+                 sign=params["sign"])
 
 
 def _command(fmt: str, name: str) -> click.Command:

@@ -1,7 +1,7 @@
 """--lint: run the distribution's own checker on what was just built and fail the build
 (exit 1) on any error or warning, showing the findings.  lintian for Debian packages,
 rpmlint (with the settings kept beside the spec) for RPM packages; rpmlint's
-no-signature is not counted, since tap2pkg does not sign."""
+no-signature is not counted: packages are signed only when --sign is given."""
 
 from __future__ import annotations
 

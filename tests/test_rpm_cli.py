@@ -70,8 +70,8 @@ def test_original_options_and_defaults(tmp_path: Path) -> None:
     proc = run_cli("--tapf", ECHO, "--maint", MAINTAINER, "-p", "Echo Service", "-u",
                    "--long_description", "First line.\n\nSecond paragraph.", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert error_lines(proc) == ["tap2rpm: warning: --unsigned does nothing: tap2rpm does "
-                                 "not sign packages"]
+    assert error_lines(proc) == ["tap2rpm: warning: --unsigned does nothing: tap2rpm signs "
+                                 "only when given --sign"]
     paths = [Path(line) for line in proc.stdout.splitlines()]
     assert [p.name for p in paths] == [
         "twisted-echo-service.spec", "twisted-echo-service-1.0-1.src.rpm",

@@ -11,6 +11,7 @@ from tap2pkg.backends.debian.binary import build_deb
 from tap2pkg.backends.debian.dsc import write_source_package
 from tap2pkg.backends.debian.source import render_source
 from tap2pkg.model import PackageSpec
+from tap2pkg.signing import clearsign
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class DebianArtifacts:
         return [self.source_dir, self.dsc, self.tarball, self.deb]
 
 
-def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool = False
-          ) -> DebianArtifacts:
+def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool = False,
+          sign: str | None = None) -> DebianArtifacts:
     outdir = output.prepare_outdir(outdir)
     tree = render_source(spec)
     upstream = spec.version.split(":", 1)[-1]
@@ -36,6 +37,8 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
     with output.workspace(outdir) as work:
         tree.write(work / tree_name)
         dsc, tarball = write_source_package(spec, tree, tree_name, work)
+        if sign is not None:
+            clearsign(dsc, sign, verbose=verbose)
         deb_dir = work / "deb"
         deb_dir.mkdir()
         deb = build_deb(spec, tree, deb_dir, verbose=verbose)

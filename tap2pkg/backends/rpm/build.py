@@ -21,6 +21,7 @@ from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import BuildError
 from tap2pkg.model import PackageSpec
 from tap2pkg.run import run_tool
+from tap2pkg.signing import rpmsign
 from tap2pkg.tree import SourceTree
 
 # rpm stores the expanded spec, build directories included, in the .src.rpm, and each
@@ -117,8 +118,8 @@ def run_rpmbuild(spec: PackageSpec, tree: SourceTree, into: Path, *, verbose: bo
     return moved[0], moved[1:]
 
 
-def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool = False
-          ) -> RpmArtifacts:
+def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool = False,
+          sign: str | None = None) -> RpmArtifacts:
     outdir = output.prepare_outdir(outdir)
     tree = render_tree(spec)
     kept = outdir / keep.TOPDIR
@@ -127,6 +128,8 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
         built = work / "packages"
         built.mkdir()
         srpm, rpms = run_rpmbuild(spec, tree, built, verbose=verbose)
+        if sign is not None:
+            rpmsign([srpm, *rpms], sign, verbose=verbose)
         tree.write(work / keep.TOPDIR, with_manifest=False)
         # Everything is built: now move it into place.
         srpm = output.publish_file(srpm, outdir / srpm.name)
