@@ -128,10 +128,4 @@ def load(path: Path, kind: AppKind | None = None) -> AppInfo:
     """Read an application file without running it; kind None guesses from the extension."""
     if kind is None:
         kind = guess_kind(path)
-    content = _read_bytes(path)
-    if kind in (AppKind.PYTHON, AppKind.SOURCE) and len(content) > MAX_SOURCE_SIZE:
-        raise AppFileError(
-            f"{path}: {len(content)} bytes is too large for a {kind.value} application "
-            f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
-        )
-    return read_bytes_as(path.name, content, kind)
+    return read_bytes_as(path.name, _read_bytes(path), kind)
