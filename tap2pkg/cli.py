@@ -127,6 +127,9 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
                      help="Extra dependency (repeatable, or comma-separated)."),
         click.option("--init", help="Init systems: systemd, sysv, or both comma-separated "
                                     f"[default: {'systemd,sysv' if deb else 'systemd'}]"),
+        click.option("--target", help="Release to make the package for (tap2pkg targets "
+                                      "lists them) [default: the build host's release when "
+                                      "known, else the newest]"),
         click.option("--license", help="License of the application (SPDX expression)."),
         click.option("--url", help="Homepage of the application."),
         click.option("--check", is_flag=True,
@@ -261,6 +264,7 @@ def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> P
         init=params["init"],
         license=params["license"],
         url=params["url"],
+        target=params["target"],
     )
     if fmt == "deb":
         from tap2pkg.backends import debian  # noqa: PLC0415
@@ -355,6 +359,25 @@ def _shown(value: Any) -> str:
             return "".join("\n  " + " ".join(str(v) for v in item.values()) for item in value)
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+@tap2pkg_group.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def targets(as_json: bool) -> None:
+    """List the releases packages can be made for (--target), and what was verified of
+    each here."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from tap2pkg.targets import TARGETS, default_target  # noqa: PLC0415
+
+    defaults = {default_target(family).name for family in ("deb", "rpm")}
+    if as_json:
+        click.echo(json.dumps([asdict(t) for t in TARGETS.values()], indent=2))
+        return
+    for t in TARGETS.values():
+        mark = "*" if t.name in defaults else " "
+        click.echo(f"{mark} {t.name:<20} {t.family:<4} python {t.python:<5} "
+                   f"twisted {t.twisted_version:<6} {t.verified}")
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)

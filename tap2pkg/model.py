@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from tap2pkg.targets import TARGETS, Target
+
 
 class AppKind(StrEnum):
     """Kinds of application file, named as the original tools' ``--type`` values."""
@@ -80,6 +82,7 @@ class PackageSpec:
     url: str | None = None
     timestamp: int = 0  # seconds since the epoch (SOURCE_DATE_EPOCH or now)
     tool: str = "tap2deb"  # which command made it, for changelogs and descriptions
+    target: Target = TARGETS["debian-12"]  # the release the package is made for
 
     @property
     def conf_dir(self) -> PurePosixPath:

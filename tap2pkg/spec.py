@@ -16,6 +16,7 @@ from pathlib import Path
 from tap2pkg import validate
 from tap2pkg.errors import UsageError
 from tap2pkg.model import INIT_SYSTEMS, AppInfo, PackageSpec
+from tap2pkg.targets import Target, default_target, lookup
 
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
@@ -38,6 +39,7 @@ class Options:
     init: str | None = None
     license: str | None = None
     url: str | None = None
+    target: str | None = None  # --target: a release profile name (tap2pkg.targets)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Conventions:
     """What differs between the formats above the backend line (defaults, grammars)."""
 
     tool: str  # "tap2deb" / "tap2rpm"
+    family: str  # "deb" / "rpm": which targets apply
     package_option: str  # "--debfile" / "--rpmfile"
     summary_template: str  # formatted with protocol=
     default_maintainer: str | None  # None: the option is required
@@ -72,8 +75,18 @@ def _slug(protocol: str) -> str:
     return re.sub(r"[^a-z0-9.+-]+", "-", protocol.lower()).strip("-")
 
 
+def resolve_target(name: str | None, family: str) -> Target:
+    if name is None:
+        return default_target(family)
+    try:
+        return lookup(name, family)
+    except ValueError as exc:
+        raise UsageError(str(exc), "--target") from exc
+
+
 def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
     """Apply defaults, validate every field, and return the PackageSpec."""
+    target = resolve_target(options.target, conv.family)
     if options.maintainer is None:
         if conv.default_maintainer is None:
             raise UsageError("maintainer must be specified.")
@@ -155,4 +168,5 @@ def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
         url=validate.url(options.url) if options.url is not None else None,
         timestamp=source_date_epoch(),
         tool=conv.tool,
+        target=target,
     )

@@ -7,6 +7,7 @@ from tap2pkg.spec import Conventions
 
 CONVENTIONS = Conventions(
     tool="tap2deb",
+    family="deb",
     package_option="--debfile",
     summary_template="A Twisted-based server for {protocol}",
     default_maintainer=None,
@@ -21,7 +22,6 @@ CONVENTIONS = Conventions(
 )
 
 # Where Debian 12 puts things.
-UNIT_DIR = "lib/systemd/system"
 DEFAULTS_DIR = "etc/default"
 BASE_DEPENDS = ("python3-twisted", "adduser")
 # dh_installinit (compat 13) calls invoke-rc.d --skip-systemd-native.

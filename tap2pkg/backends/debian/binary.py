@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from tap2pkg.backends.debian import INIT_PRE_DEPENDS, UNIT_DIR, control, scripts, source
+from tap2pkg.backends.debian import INIT_PRE_DEPENDS, control, scripts, source
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
 from tap2pkg.run import run_tool
@@ -31,7 +31,8 @@ def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
     if spec.sysv:
         files.add(f"etc/init.d/{name}", tree.text(f"debian/{name}.init"), 0o755)
     if spec.systemd:
-        files.add(f"{UNIT_DIR}/{name}.service", tree.text(f"debian/{name}.service"))
+        unit_dir = spec.target.unit_dir.lstrip("/")
+        files.add(f"{unit_dir}/{name}.service", tree.text(f"debian/{name}.service"))
     if f"debian/{name}.lintian-overrides" in tree:
         files.add(
             f"usr/share/lintian/overrides/{name}", tree.text(f"debian/{name}.lintian-overrides")

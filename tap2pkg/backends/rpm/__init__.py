@@ -9,6 +9,7 @@ from tap2pkg.spec import Conventions
 
 CONVENTIONS = Conventions(
     tool="tap2rpm",
+    family="rpm",
     package_option="--rpmfile",
     summary_template="A TCP server for {protocol}",
     default_maintainer="tap2rpm",
