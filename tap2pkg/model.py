@@ -39,6 +39,9 @@ class AppInfo:
     gid: int | None = None
     endpoints: tuple[str, ...] = ()  # strports-style descriptions, e.g. "tcp:8080"
     warnings: tuple[str, ...] = ()
+    # Modules the app needs, as dotted names: what a .tac imports (top level and inside
+    # functions), and the modules of classes from outside twisted.* in a .tap/.tas/.tax.
+    imports: tuple[str, ...] = ()
     # A file converted for twistd (.tax -> .tas) keeps its original: (base name, bytes),
     # installed beside the converted one for reference.
     original: tuple[str, bytes] | None = None
