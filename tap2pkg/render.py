@@ -1,9 +1,16 @@
-"""Jinja2 rendering: one environment, templates compiled once, shell quoting on every value
-that reaches a shell script."""
+"""Jinja2 rendering: one environment, shell quoting on every value that reaches a shell script.
+
+Templates are compiled when the wheel is built (hatch_build.py calls compile_templates) and
+shipped inside the package as Python modules, loaded with jinja2.ModuleLoader.  Compiled
+state is never read from a cache directory: a writable place would let someone else put
+code there that runs as the user running tap2pkg.  When the shipped set is absent or does
+not match the template sources (a source checkout whose templates were edited since), the
+templates are compiled in memory for this process only.
+"""
 
 from __future__ import annotations
 
-import os
+import hashlib
 import shlex
 from functools import cache
 from pathlib import Path
@@ -11,6 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # jinja2 is imported lazily: `tap2deb --help` must not pay for it
     import jinja2
+
+# hatch_build.py loads this file by path, before tap2pkg is installed: import nothing
+# from tap2pkg at module level.
+
+COMPILED = "_compiled_templates"  # inside the package, next to this file
+FINGERPRINT = "SOURCES.sha256"  # in COMPILED: what the modules were compiled from
 
 
 def templates_dir() -> Path:
@@ -20,6 +33,10 @@ def templates_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"tap2pkg templates not found near {here}")
+
+
+def compiled_dir() -> Path:
+    return Path(__file__).resolve().parent / COMPILED
 
 
 def shell_quote(value: object) -> str:
@@ -46,32 +63,42 @@ def unit_escape(value: object) -> str:
     return str(value).replace("%", "%%").rstrip("\\")
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept between runs (compiling ours costs ~0.1 s per run), in a
-    directory only this user can write; none if it cannot be made."""
+FILTERS = {"sh": shell_quote, "sq": single_quote, "dq": double_quote, "unit": unit_escape}
+
+
+def _template_names(templates: Path) -> list[str]:
+    return sorted(path.relative_to(templates).as_posix()
+                  for path in templates.rglob("*") if path.is_file())
+
+
+def fingerprint(templates: Path) -> str:
+    """What a compiled set depends on: the template sources, the Jinja2 version, and the
+    environment settings that change the generated code (an unknown filter or test name is
+    a compile-time error)."""
     import jinja2  # noqa: PLC0415 - lazy import, see above
 
-    from tap2pkg import __version__  # noqa: PLC0415
+    env = _environment(jinja2.BaseLoader())
+    settings = (
+        env.block_start_string, env.block_end_string, env.variable_start_string,
+        env.variable_end_string, env.comment_start_string, env.comment_end_string,
+        env.line_statement_prefix, env.line_comment_prefix, env.trim_blocks,
+        env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline, env.autoescape,
+        sorted(env.extensions), sorted(env.filters), sorted(env.tests), env.optimized,
+    )
+    digest = hashlib.sha256()
+    digest.update(f"jinja2 {jinja2.__version__}\n{settings!r}\n".encode())
+    for name in _template_names(templates):
+        data = (templates / name).read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    directory = base / "tap2pkg" / f"templates-{__version__}"
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
-        if info.st_uid != os.getuid() or info.st_mode & 0o022:
-            return None
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(directory))
 
-
-@cache
-def environment() -> jinja2.Environment:
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     import jinja2  # noqa: PLC0415 - lazy import, see above
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        bytecode_cache=_bytecode_cache(),
+        loader=loader,
         auto_reload=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -79,11 +106,47 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # noqa: S701 - we render shell, control files and specs, not HTML
     )
-    env.filters["sh"] = shell_quote
-    env.filters["sq"] = single_quote
-    env.filters["dq"] = double_quote
-    env.filters["unit"] = unit_escape
+    env.filters.update(FILTERS)
     return env
+
+
+def compile_templates(dest: Path, templates: Path | None = None) -> str:
+    """Compile every template into Python modules in dest (jinja2.ModuleLoader's layout)
+    and record the fingerprint of their sources, last, so that a half-written set is never
+    taken for a whole one.  Returns the fingerprint."""
+    import jinja2  # noqa: PLC0415 - lazy import, see above
+
+    templates = templates or templates_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / FINGERPRINT).unlink(missing_ok=True)
+    for old in dest.glob("tmpl_*.py"):
+        old.unlink()
+    # Taken before compiling: if a template changes meanwhile, the set reads as stale.
+    recorded = fingerprint(templates)
+    env = _environment(jinja2.FileSystemLoader(str(templates)))
+    env.compile_templates(str(dest), zip=None, ignore_errors=False)
+    (dest / FINGERPRINT).write_text(recorded + "\n", encoding="ascii")
+    return recorded
+
+
+def _loader() -> jinja2.BaseLoader:
+    """The shipped compiled set when it was compiled from these very sources; otherwise
+    the sources themselves (compiled in memory, by this process, as they are used)."""
+    import jinja2  # noqa: PLC0415 - lazy import, see above
+
+    templates, compiled = templates_dir(), compiled_dir()
+    try:
+        recorded = (compiled / FINGERPRINT).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        recorded = ""
+    if recorded and recorded == fingerprint(templates):
+        return jinja2.ModuleLoader(str(compiled))
+    return jinja2.FileSystemLoader(str(templates))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return _environment(_loader())
 
 
 def render(template: str, **context: Any) -> str:
