@@ -1,21 +1,29 @@
 """Atomic outputs: everything is built in a temporary directory inside the output
 directory and renamed into place when complete, so a failed or killed build never leaves
-a half-written artifact; and a source tree edited by hand is never overwritten silently."""
+a half-written artifact; and a source tree edited by hand is never overwritten silently.
+
+An existing output directory is not trusted: what tap2pkg reads, moves or deletes in it is
+reached without following links (tap2pkg.outdir).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tap2pkg import outdir as safe
 from tap2pkg.errors import BuildError
-from tap2pkg.tree import edited_files
+from tap2pkg.tree import MANIFEST
 
 WORK_PREFIX = ".tap2pkg-work-"
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def prepare_outdir(path: Path) -> Path:
@@ -30,48 +38,110 @@ def prepare_outdir(path: Path) -> Path:
     return path
 
 
-def _owner_alive(work: Path) -> bool:
-    pid_text = work.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
-    if not pid_text.isdigit():
-        return True  # not ours to judge
+def _stale(out_fd: int, name: str) -> int | None:
+    """The workspace name, locked, when it can be removed: a real directory of ours that no
+    build holds.  Liveness is the owner's flock on the directory, not its pid: a pid means
+    nothing to a build in another PID namespace (a container) writing into the same
+    output directory."""
     try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fd = os.open(name, _DIR, dir_fd=out_fd)
+    except OSError:
+        return None  # a link, a file, or gone: not a workspace, leave it
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+    except BlockingIOError:
+        pass  # its build is running
+    os.close(fd)
+    return None
 
 
 def remove_stale_workspaces(outdir: Path) -> None:
-    """Remove scratch directories left by builds that were killed (their pid is gone);
-    those of builds still running, into the same directory, are left alone."""
-    for work in outdir.glob(f"{WORK_PREFIX}*"):
-        if work.is_dir() and not _owner_alive(work):
-            shutil.rmtree(work, ignore_errors=True)
+    """Remove scratch directories left by builds that were killed; those of builds still
+    running, into the same directory from whatever machine or container, are left alone."""
+    with safe.opened(outdir) as out_fd:
+        for name in os.listdir(out_fd):
+            if not name.startswith(WORK_PREFIX):
+                continue
+            lock = _stale(out_fd, name)
+            if lock is not None:
+                try:  # under our lock; fd-based, never follows a link (avoids_symlink_attacks)
+                    shutil.rmtree(name, dir_fd=out_fd, ignore_errors=True)
+                finally:
+                    os.close(lock)
+
+
+def _locked_workspace(outdir: Path) -> tuple[Path, int]:
+    """mkdtemp, then flock it.  Another build's cleanup may take the new directory for a
+    stale one between the two and remove it: then it is made again."""
+    while True:
+        work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=outdir))
+        try:
+            lock = os.open(work, _DIR)
+        except FileNotFoundError:
+            continue
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.fstat(lock).st_nlink > 0:
+            return work, lock
+        os.close(lock)
 
 
 @contextmanager
 def workspace(outdir: Path) -> Iterator[Path]:
-    """A scratch directory on the same file system as outdir (so renames are atomic)."""
+    """A scratch directory on the same file system as outdir (so renames are atomic),
+    locked by this build for as long as it lives."""
     remove_stale_workspaces(outdir)
     try:
-        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=outdir))
+        work, lock = _locked_workspace(outdir)
     except OSError as exc:
         raise BuildError(f"cannot write to output directory {outdir}: {exc.strerror}") from exc
     try:
         yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        os.close(lock)  # the lock goes with the last fd
+
+
+def _tree_edits(out_fd: int, outdir: Path, name: str) -> list[str] | None:
+    """Files of the source tree outdir/name that differ from what tap2pkg wrote there:
+    changed, missing, added, or no longer regular files.  None when it holds no manifest
+    (not a tree we wrote).  A manifest naming anything but regular files inside is refused.
+    """
+    with safe.subdir(out_fd, outdir, name) as tree_fd:
+        if tree_fd is None:
+            return None
+        base = outdir / name
+        recorded = safe.read_manifest(tree_fd, base, MANIFEST)
+        if recorded is None:
+            return None
+        changed: set[str] = set()
+        found: set[str] = set()
+        for rel, info in safe.walk(tree_fd, base):
+            if rel == MANIFEST:
+                continue
+            found.add(rel)
+            if not stat.S_ISREG(info.st_mode):
+                changed.add(rel)  # read_manifest refused those it names
+            elif recorded.get(rel) != safe.regular_file_digest(tree_fd, base, rel):
+                changed.add(rel)
+        changed.update(set(recorded) - found)
+        return sorted(changed)
 
 
 def check_tree(dest: Path, *, force: bool) -> bool:
     """Refuse to replace a source tree edited by hand unless forced.
 
     Returns True when the existing tree must be kept as a backup (edited, or not ours)."""
-    if not dest.exists():
-        return False
-    edited = edited_files(dest)
+    with safe.opened(dest.parent) as out_fd:
+        try:
+            info = os.lstat(dest.name, dir_fd=out_fd)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISLNK(info.st_mode):
+            raise safe.refuse(dest, "is a symbolic link")
+        edited = _tree_edits(out_fd, dest.parent, dest.name) if stat.S_ISDIR(
+            info.st_mode) else None
     if edited == []:
         return False
     if edited is None:
@@ -85,21 +155,42 @@ def check_tree(dest: Path, *, force: bool) -> bool:
     return True
 
 
+def backup_name(directory: Path, name: str) -> Path:
+    """A fresh timestamped name beside name, for what is moved aside."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = directory / f"{name}.bak-{stamp}"
+    serial = 1
+    while os.path.lexists(candidate):
+        serial += 1
+        candidate = directory / f"{name}.bak-{stamp}-{serial}"
+    return candidate
+
+
 def publish_tree(new: Path, dest: Path, *, keep_old: bool, trash: Path) -> Path | None:
     """Move new into dest.  The old tree goes to a timestamped backup when keep_old,
-    else into trash (removed with the workspace).  Returns the backup path, if any."""
-    backup = None
-    if dest.exists():
-        if keep_old:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            backup = dest.with_name(f"{dest.name}.bak-{stamp}")
-            os.rename(dest, backup)
-        else:
-            os.rename(dest, trash / f"old-{dest.name}")
-    os.rename(new, dest)
+    else into trash (removed with the workspace).  Returns the backup path, if any.
+    rename() moves a link itself, never what it points to."""
+    aside = backup_name(dest.parent, dest.name) if keep_old else trash / f"old-{dest.name}"
+    try:
+        os.rename(dest, aside)
+    except FileNotFoundError:
+        return _publish(new, dest, None)
+    except OSError as exc:
+        raise BuildError(f"cannot move {dest} aside: {exc.strerror}") from exc
+    return _publish(new, dest, aside if keep_old else None)
+
+
+def _publish(new: Path, dest: Path, backup: Path | None) -> Path | None:
+    try:
+        os.rename(new, dest)
+    except OSError as exc:
+        raise BuildError(f"cannot move the new tree into {dest}: {exc.strerror}") from exc
     return backup
 
 
 def publish_file(new: Path, dest: Path) -> Path:
-    os.replace(new, dest)
+    try:
+        os.replace(new, dest)  # replaces a link at dest itself, never its target
+    except OSError as exc:
+        raise BuildError(f"cannot write {dest}: {exc.strerror}") from exc
     return dest

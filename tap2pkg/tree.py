@@ -2,7 +2,8 @@
 
 Everything up to the build step produces SourceTrees, so the rendered packages can be
 compared with golden files without dpkg or rpm.  Writing a tree to disk records a manifest
-of what was generated, so a later run can tell a hand-edited tree from its own output.
+of what was generated, so a later run can tell a hand-edited tree from its own output
+(tap2pkg.output reads it back, without trusting it).
 """
 
 from __future__ import annotations
@@ -68,32 +69,3 @@ class SourceTree(Mapping[str, TreeFile]):
                 json.dumps(self.manifest(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
             )
 
-
-def edited_files(dest: Path) -> list[str] | None:
-    """Files of a tree written earlier that differ from what was generated.
-
-    Returns None when dest holds no manifest (not a tree we wrote, or a pre-manifest one),
-    otherwise the sorted list of changed, missing or added paths (empty when untouched).
-    """
-    manifest_path = dest / MANIFEST
-    try:
-        recorded: dict[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    changed: set[str] = set()
-    found: set[str] = set()
-    for root, _dirs, files in os.walk(dest):
-        for filename in files:
-            full = Path(root) / filename
-            rel = full.relative_to(dest).as_posix()
-            if rel == MANIFEST:
-                continue
-            found.add(rel)
-            if full.is_symlink() or recorded.get(rel) != _sha256_file(full):
-                changed.add(rel)
-    changed.update(set(recorded) - found)
-    return sorted(changed)
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -134,6 +134,5 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
         # Everything is built: now move it into place.
         srpm = output.publish_file(srpm, outdir / srpm.name)
         rpms = [output.publish_file(path, outdir / path.name) for path in rpms]
-        kept.mkdir(exist_ok=True)
         backup = keep.publish(work / keep.TOPDIR, kept, spec.name, tree, keep=edited)
     return RpmArtifacts(spec=kept / spec_name(spec), srpm=srpm, rpms=tuple(rpms), backup=backup)

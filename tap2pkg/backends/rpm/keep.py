@@ -4,53 +4,49 @@ edits the spec and runs rpmbuild -ba again.
 Like ~/rpmbuild it may hold several packages, and rpmbuild adds BUILD/, RPMS/ and so on
 to it; so the hand-edit guard covers only the files tap2rpm wrote for this package, listed
 in a manifest of their own (rpmbuild/.tap2pkg-manifest-<name>.json).
+
+Nothing in it is trusted: every file is reached from the output directory's fd without
+following a link (tap2pkg.outdir), and a manifest naming anything but regular files inside
+rpmbuild/ is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
 from pathlib import Path
 
+from tap2pkg import outdir as safe
 from tap2pkg.errors import BuildError
+from tap2pkg.output import backup_name
 from tap2pkg.tree import SourceTree
 
 TOPDIR = "rpmbuild"
 
 
+def manifest_name(name: str) -> str:
+    return f".tap2pkg-manifest-{name}.json"
+
+
 def manifest_path(topdir: Path, name: str) -> Path:
-    return topdir / f".tap2pkg-manifest-{name}.json"
-
-
-def _recorded(topdir: Path, name: str) -> dict[str, str] | None:
-    try:
-        data = json.loads(manifest_path(topdir, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+    return topdir / manifest_name(name)
 
 
 def edited_files(topdir: Path, name: str, tree: SourceTree) -> list[str]:
     """Files this build would replace or remove that differ from what tap2rpm wrote
     last time: edited, deleted, or present without having been written by tap2rpm."""
-    recorded = _recorded(topdir, name) or {}
-    edited = {
-        path for path, digest in recorded.items()
-        if _sha256(topdir / path) != digest
-    }
-    edited.update(
-        path for path in tree
-        if path not in recorded and (topdir / path).exists()
-    )
+    with safe.opened(topdir.parent) as out_fd, \
+            safe.subdir(out_fd, topdir.parent, topdir.name) as top_fd:
+        if top_fd is None:
+            return []
+        recorded = safe.read_manifest(top_fd, topdir, manifest_name(name)) or {}
+        edited = {
+            path for path, digest in recorded.items()
+            if safe.regular_file_digest(top_fd, topdir, path) != digest
+        }
+        edited.update(
+            path for path in tree
+            if path not in recorded and safe.lstat_at(top_fd, topdir, path) is not None
+        )
     return sorted(edited)
 
 
@@ -69,26 +65,27 @@ def check(topdir: Path, name: str, tree: SourceTree, *, force: bool) -> list[str
 
 def publish(new: Path, topdir: Path, name: str, tree: SourceTree, *, keep: list[str]
             ) -> Path | None:
-    """Move the files of tree from new/ into topdir; remove the files of the previous
-    build that are no longer generated.  The files in keep (edited ones) are moved to a
-    timestamped backup directory first, which is returned."""
+    """Move the files of tree from new/ into topdir (made if need be); remove the files of
+    the previous build that are no longer generated.  The files in keep (edited ones) are
+    moved to a timestamped backup directory first, which is returned."""
     backup = None
-    if keep:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = topdir / f"{name}.bak-{stamp}"
-        for path in keep:
-            if (topdir / path).exists():
-                (backup / path).parent.mkdir(parents=True, exist_ok=True)
-                os.rename(topdir / path, backup / path)
-    for path in _recorded(topdir, name) or {}:
-        if path not in tree and (topdir / path).is_file():
-            (topdir / path).unlink()
-    for path in tree:
-        (topdir / path).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(new / path, topdir / path)
-    manifest = manifest_path(topdir, name)
-    scratch = manifest.with_name(manifest.name + ".new")
-    scratch.write_text(json.dumps(tree.manifest(), indent=1, sort_keys=True) + "\n",
-                       encoding="utf-8")
-    os.replace(scratch, manifest)
+    with safe.opened(topdir.parent) as out_fd, safe.opened(new) as new_fd, \
+            safe.made(out_fd, topdir.parent, topdir.name) as top_fd:
+        recorded = safe.read_manifest(top_fd, topdir, manifest_name(name)) or {}
+        if keep:
+            backup = backup_name(topdir, name)
+            for path in keep:
+                if safe.lstat_at(top_fd, topdir, path) is not None:
+                    safe.move(top_fd, topdir, path,
+                              dst_fd=top_fd, dst=topdir, dst_rel=f"{backup.name}/{path}")
+        for path in recorded:
+            if path not in tree:
+                safe.remove_file(top_fd, topdir, path)
+        for path in tree:
+            safe.move(new_fd, new, path, dst_fd=top_fd, dst=topdir, dst_rel=path)
+        # Written beside the new files, then renamed over the old manifest.
+        scratch = manifest_name(name) + ".new"
+        safe.write_new(new_fd, scratch,
+                       (json.dumps(tree.manifest(), indent=1, sort_keys=True) + "\n").encode())
+        safe.move(new_fd, new, scratch, dst_fd=top_fd, dst=topdir, dst_rel=manifest_name(name))
     return backup
