@@ -20,6 +20,7 @@ def run_tool(
     verbose: bool = False,
     hint: str = "",
     check: bool = True,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "LC_ALL": "C.UTF-8", **(env or {})}
     if verbose:
@@ -35,6 +36,7 @@ def run_tool(
             text=True,
             errors="replace",
             check=False,
+            pass_fds=pass_fds,
         )
     except FileNotFoundError as exc:
         extra = f" ({hint})" if hint else ""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import stat
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +26,15 @@ from tap2pkg.signing import rpmsign
 from tap2pkg.tree import SourceTree
 
 # rpm stores the expanded spec, build directories included, in the .src.rpm, and each
-# binary package stores the .src.rpm's digest: the build runs under this fixed path
-# (one build at a time per user) so that equal input gives equal bytes wherever the
-# output directory is.
-STABLE_BASE = Path("/var/tmp")  # noqa: S108 - fixed on purpose; made 0700, owner checked
+# binary package stores the .src.rpm's digest.  So rpmbuild reaches its top directory by a
+# name that is the same in every build, /proc/self/fd/TOPDIR_FD: that descriptor is open,
+# in rpmbuild and every process it starts, on a directory private to this build (made in
+# its workspace).  No shared path for another user to pre-create, and equal input still
+# gives equal bytes wherever the output directory is.
+TOPDIR_FD = 100
+# rpm builds of one process take turns for the descriptor number (across processes it is
+# per process, so builds run side by side).
+_TOPDIR_TURN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -68,36 +74,30 @@ def rpmbuild_argv(spec: PackageSpec, topdir: Path) -> list[str]:
 
 
 @contextmanager
-def stable_topdir() -> Iterator[Path]:
-    """An empty rpmbuild top directory at a fixed path, locked for this build."""
-    base = STABLE_BASE / f"tap2pkg-rpmbuild-{os.getuid()}"
+def private_topdir(parent: Path) -> Iterator[tuple[Path, Path]]:
+    """An empty rpmbuild top directory of this build (mode 0700, under parent), and the
+    name rpmbuild sees it by: /proc/self/fd/TOPDIR_FD, passed to it by run_tool."""
+    topdir = Path(tempfile.mkdtemp(prefix="rpmbuild-", dir=parent))
     try:
-        base.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise BuildError(f"cannot create {base}: {exc.strerror}") from exc
-    info = os.lstat(base)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise BuildError(f"{base} is not a directory of yours: remove it")
-    lock = os.open(base, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
-        topdir = base / "rpmbuild"
-        shutil.rmtree(topdir, ignore_errors=True)
-        topdir.mkdir()
-        try:
-            yield topdir
-        finally:
-            shutil.rmtree(topdir, ignore_errors=True)
+        with _TOPDIR_TURN:
+            fd = os.open(topdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                pinned = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, TOPDIR_FD)
+            finally:
+                os.close(fd)
+            try:
+                # Another file at TOPDIR_FD (unusual): a higher number, still no path.
+                yield topdir, Path(f"/proc/self/fd/{pinned}")
+            finally:
+                os.close(pinned)
     finally:
-        os.close(lock)
+        shutil.rmtree(topdir, ignore_errors=True)
 
 
 def run_rpmbuild(spec: PackageSpec, tree: SourceTree, into: Path, *, verbose: bool
                  ) -> tuple[Path, list[Path]]:
     """Build the .src.rpm and the .rpm files; move them into the directory into."""
-    with stable_topdir() as topdir:
+    with private_topdir(into.parent) as (topdir, seen):
         tree.write(topdir, with_manifest=False)
         (topdir / "scratch").mkdir()
         for path in tree:
@@ -105,8 +105,9 @@ def run_rpmbuild(spec: PackageSpec, tree: SourceTree, into: Path, *, verbose: bo
             # with their own: date them like the rest.
             os.utime(topdir / path, (spec.timestamp, spec.timestamp))
         run_tool(
-            rpmbuild_argv(spec, topdir),
+            rpmbuild_argv(spec, seen),
             env={"SOURCE_DATE_EPOCH": str(spec.timestamp)},
+            pass_fds=(int(seen.name),),
             verbose=verbose,
             hint="install rpm (Debian: apt install rpm; Fedora: dnf install rpm-build)",
         )
