@@ -11,7 +11,9 @@ templates are compiled in memory for this process only.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
+import stat
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,13 +137,25 @@ def _loader() -> jinja2.BaseLoader:
     import jinja2  # noqa: PLC0415 - lazy import, see above
 
     templates, compiled = templates_dir(), compiled_dir()
-    try:
-        recorded = (compiled / FINGERPRINT).read_text(encoding="ascii").strip()
-    except (OSError, ValueError):
-        recorded = ""
-    if recorded and recorded == fingerprint(templates):
-        return jinja2.ModuleLoader(str(compiled))
+    if _installed_safely(compiled):
+        try:
+            recorded = (compiled / FINGERPRINT).read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            recorded = ""
+        if recorded and recorded == fingerprint(templates):
+            return jinja2.ModuleLoader(str(compiled))
     return jinja2.FileSystemLoader(str(templates))
+
+
+def _installed_safely(compiled: Path) -> bool:
+    """The compiled set is a real directory that only its owner, root or this user, can
+    change (as tap2pkg's own modules beside it)."""
+    try:
+        info = os.lstat(compiled)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.getuid())
+            and not info.st_mode & 0o022)
 
 
 @cache

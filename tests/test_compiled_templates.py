@@ -151,6 +151,15 @@ def test_stale_compiled_set_is_not_used(tmp_path: Path) -> None:
     assert not sentinel.exists()
     assert not list(compiled.glob("__pycache__/*"))  # nothing compiled to disk either
 
+    # Fresh again, but others may write to it: not used either.
+    rules.write_text(rules.read_text(encoding="utf-8").removesuffix("# edited\n"),
+                     encoding="utf-8")
+    assert run_render(src)[0] == "ModuleLoader"
+    sentinel.unlink()
+    compiled.chmod(0o777)
+    assert run_render(src)[:2] == ["FileSystemLoader", "#!/usr/bin/make -f"]
+    assert not sentinel.exists()
+
 
 def test_compiled_set_is_ignored_by_git() -> None:
     require_tool("git")
