@@ -15,16 +15,12 @@ and a sob.Persistent (IPersistable: name).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from tap2pkg.limits import MAX_EXPANDED, MAX_HASHED, MAX_SERVICE_DEPTH, MAX_SERVICES
 from tap2pkg.model import AppInfo, AppKind
-
-# Nested MultiServices deeper than this are not looked into: real apps have a few levels.
-MAX_SERVICE_DEPTH = 64
-# An upper bound on services visited, so a hostile graph cannot make the walk slow.
-MAX_SERVICES = 10_000
 
 ISERVICE = "twisted.application.service.IService"
 ISERVICE_COLLECTION = "twisted.application.service.IServiceCollection"
@@ -39,6 +35,56 @@ class RefusedGlobalError(Exception):
     def __init__(self, dotted: str) -> None:
         self.dotted = dotted
         super().__init__(dotted)
+
+
+class TooLargeError(Exception):
+    """A tuple or a set of keys would take too long to hash (shared parts repeated)."""
+
+
+def expanded_size(value: object, sizes: dict[int, tuple[object, int]]) -> int:
+    """The size of value with shared parts counted each time they appear (what hashing or
+    comparing it walks), for tuples and frozensets; 1 for anything else.  ``sizes``
+    memoises by id (holding the object, so ids stay valid); TooLargeError past
+    MAX_EXPANDED."""
+    if not isinstance(value, tuple | frozenset):
+        return 1
+    known = sizes.get(id(value))
+    if known is not None:
+        return known[1]
+    # Tuples are made after their content, so the parts are usually known already;
+    # otherwise walk them without recursion.
+    pending: list[tuple[tuple[Any, ...] | frozenset[Any], bool]] = [(value, False)]
+    while pending:
+        item, ready = pending.pop()
+        if id(item) in sizes:
+            continue
+        parts = [p for p in item if isinstance(p, tuple | frozenset) and id(p) not in sizes]
+        if parts and not ready:
+            pending.append((item, True))
+            pending.extend((p, False) for p in parts)
+            continue
+        total = 1 + sum(sizes[id(p)][1] if isinstance(p, tuple | frozenset) else 1
+                        for p in item)
+        if total > MAX_EXPANDED:
+            raise TooLargeError(
+                f"a tuple of more than {MAX_EXPANDED} items, counting shared ones each time"
+            )
+        sizes[id(item)] = (item, total)
+    return sizes[id(value)][1]
+
+
+@dataclass
+class HashBudget:
+    """Bounds the hashing one file causes: every dict key and set member, expanded."""
+
+    sizes: dict[int, tuple[object, int]] = field(default_factory=dict)
+    spent: int = 0
+
+    def charge(self, keys: Iterable[object]) -> None:
+        for key in keys:
+            self.spent += expanded_size(key, self.sizes)
+            if self.spent > MAX_HASHED:
+                raise TooLargeError(f"dict keys and set members larger than {MAX_HASHED} in all")
 
 
 def is_twisted(module: str) -> bool:
@@ -143,6 +189,10 @@ class AppFacts:
                        endpoints=self.endpoints, warnings=self.warnings + extra_warnings)
 
 
+MAX_PORT = 65535
+MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged"
+
+
 def quote_strports(value: str) -> str:
     """Escape a value for a strports description, as twisted's quoteStringArgument does."""
     return value.replace("\\", "\\\\").replace(":", "\\:")
@@ -152,7 +202,7 @@ def endpoint(kind: str, where: object, interface: object = None, default: str = 
     """A strports description such as "tcp:8080:interface=127.0.0.1", or None."""
     if kind == "unix":
         return f"unix:{quote_strports(where)}" if isinstance(where, str) and where else None
-    if not isinstance(where, int) or isinstance(where, bool):
+    if not isinstance(where, int) or isinstance(where, bool) or not 0 <= where <= MAX_PORT:
         return None
     text = f"{kind}:{where}"
     if isinstance(interface, str) and interface and interface != default:
@@ -160,8 +210,11 @@ def endpoint(kind: str, where: object, interface: object = None, default: str = 
     return text
 
 
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def id_or_none(value: object) -> int | None:
+    """A uid or gid: an int in range (a file may hold a 5000-digit one), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID:
+        return value
+    return None
 
 
 # internet.XServer(*args, **kwargs) passes them to reactor.listenX(); the interface is
@@ -260,8 +313,8 @@ def describe(root: object) -> AppFacts:
 
     uid = gid = None
     if isinstance(process, Stub):
-        uid = _int_or_none(process.attributes().get("uid"))
-        gid = _int_or_none(process.attributes().get("gid"))
+        uid = id_or_none(process.attributes().get("uid"))
+        gid = id_or_none(process.attributes().get("gid"))
 
     endpoints: list[str] = []
     if isinstance(top, Stub):

@@ -24,15 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tap2pkg.appfile.graph import is_twisted
+from tap2pkg.limits import MAX_INT_DIGITS, MAX_XML_DEPTH, MAX_XML_ELEMENTS
 
-# Real applications nest 10-20 elements deep.  Each level becomes at most three levels
-# of AOT expression, and Python refuses source nested 200 brackets deep, as does
-# tap2pkg's own .tas reader: 50 keeps the converted file loadable.
-MAX_DEPTH = 50
-# Real applications have hundreds of elements; this bounds memory for hostile files.
-MAX_ELEMENTS = 100_000
-# Python refuses to convert longer digit strings to int (sys.get_int_max_str_digits).
-MAX_DIGITS = 4000
+# Bounds on elements, nesting and digits: see tap2pkg.limits.
+MAX_DEPTH = MAX_XML_DEPTH
+MAX_ELEMENTS = MAX_XML_ELEMENTS
+MAX_DIGITS = MAX_INT_DIGITS
 
 # Elements and the attributes each requires; "reference" and "role" may be on any.
 _REQUIRED: dict[str, tuple[str, ...]] = {

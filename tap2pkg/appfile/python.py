@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tap2pkg.appfile.graph import endpoint
+from tap2pkg.appfile.graph import endpoint, id_or_none
 from tap2pkg.errors import AppFileError
 from tap2pkg.model import AppInfo, AppKind
 
@@ -230,8 +230,8 @@ def read_python(filename: str, content: bytes) -> AppInfo:
         filename=filename,
         content=content,
         app_name=app_name if isinstance(app_name, str) else None,
-        uid=uid if isinstance(uid, int) else None,
-        gid=gid if isinstance(gid, int) else None,
+        uid=id_or_none(uid),
+        gid=id_or_none(gid),
         endpoints=endpoints,
         warnings=tuple(warnings + more),
     )

@@ -14,13 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tap2pkg.appfile.graph import RefusedGlobalError, StandIns, Stub, describe, is_twisted
+from tap2pkg.appfile.graph import (
+    HashBudget,
+    RefusedGlobalError,
+    StandIns,
+    Stub,
+    TooLargeError,
+    describe,
+    expanded_size,
+    is_twisted,
+)
 from tap2pkg.appfile.python import parse
 from tap2pkg.errors import AppFileError
+from tap2pkg.limits import MAX_NESTING
 from tap2pkg.model import AppInfo, AppKind
-
-# jellyToSource indents two spaces a level; real applications stay well under this.
-MAX_NESTING = 200
 
 _NUMBER = (int, float, complex)
 _LITERALS = (str, bytes, bool, int, float, complex)
@@ -99,6 +106,8 @@ class Converter:
     # later, so a Deref inside them (a cycle) gets the very same object.
     made: dict[int, object] = field(default_factory=dict)
     filling: set[int] = field(default_factory=set)
+    # Shared tuples used as dict keys would hash for ever: bound that work.
+    budget: HashBudget = field(default_factory=HashBudget)
 
     def collect_refs(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):
@@ -114,7 +123,12 @@ class Converter:
         if isinstance(node, ast.Name) and node.id == "Ellipsis":
             return Ellipsis
         if isinstance(node, ast.Tuple):
-            return tuple(self.convert(e) for e in node.elts)
+            made = tuple(self.convert(e) for e in node.elts)
+            try:
+                expanded_size(made, self.budget.sizes)
+            except TooLargeError as exc:
+                raise _RefusedError(node, str(exc)) from None
+            return made
         if isinstance(node, ast.List):
             return [self.convert(e) for e in node.elts]
         if isinstance(node, ast.Dict):
@@ -130,6 +144,10 @@ class Converter:
             if key_node is None:
                 raise _RefusedError(value_node, "a ** in a dict is not allowed")
             key = self.convert(key_node)
+            try:
+                self.budget.charge([key])
+            except TooLargeError as exc:
+                raise _RefusedError(key_node, str(exc)) from None
             try:
                 target[key] = self.convert(value_node)
             except TypeError:
@@ -273,8 +291,8 @@ def _plain_args(node: ast.Call, least: int, most: int) -> list[ast.expr]:
 
 def _literal_int(node: ast.expr) -> int:
     value = node.value if isinstance(node, ast.Constant) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _RefusedError(node, "a Ref/Deref number must be an integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+        raise _RefusedError(node, "a Ref/Deref number must be an integer from 0 to 2**31-1")
     return value
 
 
