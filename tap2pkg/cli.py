@@ -340,6 +340,7 @@ def inspect(target: Path, kind: str | None, as_json: bool) -> None:
             "uid": info.uid,
             "gid": info.gid,
             "endpoints": list(info.endpoints),
+            "imports": list(info.imports),
             "warnings": list(info.warnings),
         }
     if as_json:

@@ -15,6 +15,7 @@ and a sob.Persistent (IPersistable: name).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,9 +33,10 @@ COMPONENTIZED = "twisted.python.components.Componentized"
 class RefusedGlobalError(Exception):
     """The file names a class or function outside the allowlist."""
 
-    def __init__(self, dotted: str) -> None:
+    def __init__(self, dotted: str, reason: str = "") -> None:
         self.dotted = dotted
-        super().__init__(dotted)
+        self.reason = reason
+        super().__init__(f"refused to load {dotted}: {reason}" if reason else dotted)
 
 
 class TooLargeError(Exception):
@@ -88,8 +90,66 @@ class HashBudget:
 
 
 def is_twisted(module: str) -> bool:
-    """Only Twisted's own classes may appear in an application file tap2pkg reads."""
+    """Twisted's own classes: what application files are made of."""
     return module == "twisted" or module.startswith("twisted.")
+
+
+# Modules whose classes and functions run code, commands or file operations when a
+# loader calls them (pickle's REDUCE, AOT's Copyreg and Instance, marmalade's copyreg):
+# a file naming anything in them is refused outright, although tap2pkg itself never
+# calls anything, because twistd will on the target.  Other modules are the app's own
+# or its dependencies': they become stand-ins, reported as modules the package needs.
+CODE_RUNNING_MODULES = frozenset({
+    "__main__", "__builtin__", "builtins", "_posixsubprocess", "_ctypes", "_codecs", "_io",
+    "_operator", "_pickle", "_socket", "_thread", "asyncio", "bdb", "cPickle", "cffi",
+    "cloudpickle", "code", "codecs", "codeop", "commands", "compileall", "concurrent",
+    "copy_reg", "copyreg", "ctypes", "dill", "distutils", "doctest", "ensurepip", "fcntl",
+    "fileinput", "ftplib", "functools", "gc", "glob", "http", "idlelib", "imp", "importlib",
+    "inspect", "io", "logging", "marshal", "mmap", "multiprocessing", "nt", "ntpath",
+    "numpy", "operator", "os", "pathlib", "pdb", "pickle", "pip", "pkg_resources", "pkgutil",
+    "platform", "popen2", "posix", "posixpath", "profile", "cProfile", "pty", "py_compile",
+    "pydoc", "resource", "runpy", "select", "selectors", "setuptools", "shelve", "shutil",
+    "signal", "site", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "sys", "sysconfig",
+    "tarfile", "telnetlib", "tempfile", "termios", "thread", "threading", "timeit",
+    "tkinter", "trace", "types", "unittest", "urllib", "urllib2", "venv", "webbrowser",
+    "xmlrpc", "yaml", "zipfile", "zipimport",
+})
+# Twisted's own functions that import, run or open what their arguments name.
+TWISTED_CODE_RUNNING = frozenset({
+    "twisted.python.reflect.namedAny", "twisted.python.reflect.namedObject",
+    "twisted.python.reflect.namedClass", "twisted.python.reflect.namedModule",
+    "twisted.python.reflect.requireModule", "twisted.python.reflect._importAndCheckStack",
+    "twisted.python.compat.execfile", "twisted.python.util.runAsEffectiveUser",
+    "twisted.python.util.untilConcludes", "twisted.python.util.switchUID",
+    "twisted.internet.utils", "twisted.internet.process", "twisted.internet.threads",
+})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def is_dotted_name(text: str) -> bool:
+    """Python's dotted-name syntax, ASCII only (these names end up in messages)."""
+    return bool(text) and all(_IDENTIFIER.match(part) for part in text.split("."))
+
+
+def refusal(module: str, name: str) -> str | None:
+    """Why module.name may not appear in an application file, or None if it may.
+
+    Twisted's names may; so may other modules' classes and functions, as stand-ins,
+    except those of CODE_RUNNING_MODULES.  A dotted ``name`` would make the loader
+    walk attributes (``mod.os.system``), so outside Twisted it is refused too."""
+    if is_twisted(module):
+        dotted = f"{module}.{name}" if name else module
+        if any(dotted == bad or dotted.startswith(bad + ".") for bad in TWISTED_CODE_RUNNING):
+            return f"{dotted} can run code when the file is loaded"
+        return None
+    if not is_dotted_name(module) or (name and not is_dotted_name(name)):
+        return "not a Python name"
+    top = module.partition(".")[0]
+    if top in CODE_RUNNING_MODULES:
+        return f"{top} can run code when the file is loaded"
+    if "." in name:
+        return "an attribute path outside Twisted"
+    return None
 
 
 class Stub:
@@ -154,8 +214,16 @@ class StandIns:
     """Makes one stand-in class per dotted name, for one file (so identity is stable)."""
 
     classes: dict[tuple[str, str], type[Stub]] = field(default_factory=dict)
+    # Modules from outside Twisted the file names -> the names it uses from each.
+    foreign: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def get(self, module: str, name: str) -> type[Stub]:
+        """The stand-in for module.name; RefusedGlobalError for a name refusal() refuses."""
+        reason = refusal(module, name)
+        if reason is not None:
+            raise RefusedGlobalError(f"{module}.{name}" if name else module, reason)
+        if not is_twisted(module):
+            self.foreign.setdefault(module, {})[name or module] = None
         key = (module, name)
         cls = self.classes.get(key)
         if cls is None:
@@ -165,11 +233,19 @@ class StandIns:
             self.classes[key] = cls
         return cls
 
-    def twisted(self, module: str, name: str) -> type[Stub]:
-        """The stand-in for module.name, or RefusedGlobalError if it is not Twisted's."""
-        if not is_twisted(module):
-            raise RefusedGlobalError(f"{module}.{name}" if name else module)
-        return self.get(module, name)
+    def imports(self) -> tuple[str, ...]:
+        return tuple(sorted(self.foreign))
+
+    def warnings(self) -> tuple[str, ...]:
+        """One line per foreign module: the package must provide it."""
+        lines = []
+        for module, names in sorted(self.foreign.items()):
+            used = ", ".join(list(names)[:5]) + (", ..." if len(names) > 5 else "")
+            lines.append(
+                f"the file uses {used} from {module}, which is not part of Twisted: the "
+                "service needs that module installed (--include, --bundle or --depends)"
+            )
+        return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -183,14 +259,31 @@ class AppFacts:
     warnings: tuple[str, ...] = ()
 
     def app_info(self, kind: AppKind, filename: str, content: bytes,
-                 extra_warnings: tuple[str, ...] = ()) -> AppInfo:
+                 extra_warnings: tuple[str, ...] = (), stand_ins: StandIns | None = None
+                 ) -> AppInfo:
+        foreign = stand_ins or StandIns()
         return AppInfo(kind=kind, filename=filename, content=content,
                        app_name=self.app_name, uid=self.uid, gid=self.gid,
-                       endpoints=self.endpoints, warnings=self.warnings + extra_warnings)
+                       endpoints=self.endpoints,
+                       warnings=(self.warnings + ids_ignored(self.uid, self.gid)
+                                 + extra_warnings + foreign.warnings()),
+                       imports=foreign.imports())
 
 
 MAX_PORT = 65535
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged"
+
+
+def ids_ignored(uid: int | None, gid: int | None) -> tuple[str, ...]:
+    """The one line saying that the Application's own uid/gid do not apply."""
+    given = [f"{name}={value}" for name, value in (("uid", uid), ("gid", gid))
+             if value is not None]
+    if not given:
+        return ()
+    return (
+        f"the Application sets {' and '.join(given)}: ignored, the service runs as the "
+        "package's service user (--user, --group)",
+    )
 
 
 def quote_strports(value: str) -> str:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tap2pkg.appfile.graph import is_twisted
+from tap2pkg.appfile.graph import refusal
 from tap2pkg.limits import MAX_INT_DIGITS, MAX_XML_DEPTH, MAX_XML_ELEMENTS
 
 # Bounds on elements, nesting and digits: see tap2pkg.limits.
@@ -380,12 +380,14 @@ def _copyreg(ref: str | None, loadfunc: str, state: Node) -> Node:
 
 
 def _allowed(name: str, what: str) -> str:
-    """A dotted name, refused unless it is Twisted's (the same allowlist as pickles)."""
+    """A dotted name, refused as pickles' are (graph.refusal): Twisted's names and the
+    app's own pass, those of modules that can run code on load do not."""
     if not _DOTTED.match(name):
         raise ValueError(f"{what} name {_short(name)!r} is not a dotted Python name")
-    module = name if what == "module" else name.rpartition(".")[0]
-    if not is_twisted(module):
-        raise ValueError(f"refused to load {_short(name)}: only twisted.* names are allowed")
+    module, _, last = (name, "", "") if what == "module" else name.rpartition(".")
+    reason = refusal(module, last) if module else refusal(last, "")
+    if reason is not None:
+        raise ValueError(f"refused to load {_short(name)}: {reason}")
     return name
 
 

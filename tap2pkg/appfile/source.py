@@ -22,7 +22,6 @@ from tap2pkg.appfile.graph import (
     TooLargeError,
     describe,
     expanded_size,
-    is_twisted,
 )
 from tap2pkg.appfile.python import parse
 from tap2pkg.errors import AppFileError
@@ -45,6 +44,16 @@ def _not_allowed(node: ast.AST) -> _RefusedError:
     return _RefusedError(
         node, f"only AOT constructors and literals are allowed, found {_what(node)}"
     )
+
+
+class _Dangling:
+    """What a Deref with no matching Ref stands for: nothing tap2pkg can know."""
+
+    def __repr__(self) -> str:
+        return "<dangling Deref>"
+
+
+DANGLING = _Dangling()
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +89,8 @@ def _what(node: ast.AST) -> str:
 
 
 def _short(text: str) -> str:
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -108,6 +119,19 @@ class Converter:
     filling: set[int] = field(default_factory=set)
     # Shared tuples used as dict keys would hash for ever: bound that work.
     budget: HashBudget = field(default_factory=HashBudget)
+    # Deref numbers with no Ref anywhere -> the line of the first.
+    dangling: dict[int, int] = field(default_factory=dict)
+
+    def warnings(self) -> tuple[str, ...]:
+        if not self.dangling:
+            return ()
+        numbers = ", ".join(f"Deref({n})" for n in sorted(self.dangling)[:5])
+        line = min(self.dangling.values())
+        return (
+            f"line {line}: {numbers} has no matching Ref: Twisted 22.4 (Debian 12's "
+            "python3-twisted) cannot load this file, Twisted >= 24 can; "
+            "tap2pkg cannot see the value",
+        )
 
     def collect_refs(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):
@@ -161,12 +185,10 @@ class Converter:
         module, _, name = dotted.rpartition(".")
         try:
             if not module:  # a bare module name
-                return self.stand_ins.twisted(name, "")
-            return self.stand_ins.twisted(module, name)
-        except RefusedGlobalError:
-            raise _RefusedError(
-                node, f"refused to load {dotted}: only twisted.* classes are allowed"
-            ) from None
+                return self.stand_ins.get(name, "")
+            return self.stand_ins.get(module, name)
+        except RefusedGlobalError as exc:
+            raise _RefusedError(node, f"refused to load {_short(dotted)}: {exc.reason}") from None
 
     # ---- one method per AOT constructor, as twisted.persisted.aot defines them ----
 
@@ -187,11 +209,12 @@ class Converter:
     def make_module(self, node: ast.Call) -> type[Stub]:
         (name,) = _plain_args(node, 1, 1)
         module = self.convert(name)
-        if not isinstance(module, str) or not is_twisted(module):
-            raise _RefusedError(
-                node, f"refused to load {module}: only twisted.* modules are allowed"
-            )
-        return self.stand_ins.get(module, "")
+        if not isinstance(module, str) or not module:
+            raise _RefusedError(node, "Module() needs a module name")
+        try:
+            return self.stand_ins.get(module, "")
+        except RefusedGlobalError as exc:
+            raise _RefusedError(node, f"refused to load {_short(module)}: {exc.reason}") from None
 
     def make_instance_method(self, node: ast.Call) -> MethodRef:
         name, klass, instance = (self.convert(a) for a in _plain_args(node, 3, 3))
@@ -250,7 +273,11 @@ class Converter:
             return self.made[number]
         node = self.refs.get(number)
         if node is None:
-            raise _RefusedError(where, f"Deref({number}) has no matching Ref({number}, ...)")
+            # Twisted 22.4 to 26's jellyToSource writes one in every Application:
+            # Instance('twisted.application.service.Process', Deref(2)).
+            if number not in self.dangling:
+                self.dangling[number] = where.lineno
+            return DANGLING
         if number in self.filling:
             # Only immutable things (tuples) are made after their content, so only they
             # can get here.  Twisted's own jellier never writes such a cycle.
@@ -341,6 +368,11 @@ def _app_expression(tree: ast.Module) -> ast.expr:
 
 def unjelly(filename: str, content: bytes) -> object:
     """The stand-in graph that the file's ``app`` describes."""
+    return convert_file(filename, content)[0]
+
+
+def convert_file(filename: str, content: bytes) -> tuple[object, Converter]:
+    """The stand-in graph, and the converter (its stand-ins and what it noticed)."""
     tree = parse(filename, content)
     converter = Converter()
     try:
@@ -353,7 +385,7 @@ def unjelly(filename: str, content: bytes) -> object:
                 converter.refs.clear()
                 converter.made.clear()
         converter.collect_refs(app)
-        return converter.convert(app)
+        return converter.convert(app), converter
     except _RefusedError as exc:
         where = f"{filename}:{exc.line}" if exc.line else filename
         raise AppFileError(f"{where}: {exc}") from None
@@ -362,4 +394,6 @@ def unjelly(filename: str, content: bytes) -> object:
 
 
 def read_source(filename: str, content: bytes) -> AppInfo:
-    return describe(unjelly(filename, content)).app_info(AppKind.SOURCE, filename, content)
+    root, converter = convert_file(filename, content)
+    return describe(root).app_info(AppKind.SOURCE, filename, content, converter.warnings(),
+                                   converter.stand_ins)

@@ -27,7 +27,6 @@ from tap2pkg.appfile.graph import (
     Stub,
     TooLargeError,
     describe,
-    is_twisted,
 )
 from tap2pkg.errors import AppFileError
 from tap2pkg.limits import (
@@ -295,11 +294,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.budget = HashBudget()
 
     def find_class(self, module: str, name: str) -> Any:
-        if is_twisted(module):
-            return self.stand_ins.get(module, name)
         safe = _SAFE.get(f"{module}.{name}")
         if safe is None:
-            raise RefusedGlobalError(f"{module}.{name}")
+            # Twisted's and the app's own names become stand-ins; refused otherwise.
+            return self.stand_ins.get(module, name)
         self.python2 = self.python2 or module in _PYTHON2_MODULES
         if safe is _set:
             return lambda items=(): _set(items, self.budget)
@@ -312,13 +310,20 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent IDs are not supported")
 
 
+def _short(text: str) -> str:
+    """A file-supplied name, printable and short enough for a one-line message."""
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
 
 
-def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
-    """The stand-in graph, and whether it looks like a Python 2 pickle."""
+def unpickle(filename: str, data: bytes) -> tuple[object, bool, StandIns]:
+    """The stand-in graph, whether it looks like a Python 2 pickle, and the stand-ins."""
     try:
         scan = _scan(data)
     except (_MalformedError, ValueError) as exc:  # genops raises ValueError on bad bytes
@@ -328,8 +333,7 @@ def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
         root = unpickler.load()
     except RefusedGlobalError as exc:
         raise AppFileError(
-            f"{filename}: refused to load {exc.dotted} from the pickle: "
-            "only twisted.* classes are allowed"
+            f"{filename}: refused to load {_short(exc.dotted)} from the pickle: {exc.reason}"
         ) from None
     except TooLargeError as exc:
         raise AppFileError(f"{filename}: the pickle is too large: {exc}") from None
@@ -338,14 +342,14 @@ def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
     # Anything the pickle module or a safe replacement raises means a malformed pickle.
     except Exception as exc:
         raise AppFileError(f"{filename}: not a valid pickle: {_one_line(exc)}") from None
-    return root, scan.python2 or unpickler.python2
+    return root, scan.python2 or unpickler.python2, unpickler.stand_ins
 
 
 def read_pickle(filename: str, content: bytes) -> AppInfo:
-    root, python2 = unpickle(filename, content)
+    root, python2, stand_ins = unpickle(filename, content)
     extra = (
         ("this looks like a Python 2 pickle: twistd on Python 3 may fail to load it "
          "(try --check)",)
         if python2 else ()
     )
-    return describe(root).app_info(AppKind.TAP, filename, content, extra)
+    return describe(root).app_info(AppKind.TAP, filename, content, extra, stand_ins)
