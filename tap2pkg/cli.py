@@ -198,10 +198,19 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
             click.echo(str(path))
 
 
+_OPTION_NAMES = {"appfile": "APPFILE", "package": "--debfile/--rpmfile", "kind": "--type",
+                 "long_description": "--long_description", "set_version": "--set-version"}
+
+
 def _check_options(fmt: str, params: dict[str, Any]) -> None:
     """What can be refused before anything is read."""
     from tap2pkg.errors import UsageError  # noqa: PLC0415
+    from tap2pkg.validate import utf8  # noqa: PLC0415
 
+    for name, value in params.items():  # non-UTF-8 bytes from argv: refuse them first
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, str | Path):
+                utf8(str(item), _OPTION_NAMES.get(name, f"--{name.replace('_', '-')}"))
     if fmt == "deb" and params["maintainer"] is None:
         # As the original tap2deb's option parser did, before it read anything.
         raise UsageError("maintainer must be specified.")
@@ -416,18 +425,28 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        click.echo(f"{prog}: aborted", err=True)
-        return 1
-    except Tap2pkgError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except (click.ClickException, click.exceptions.Abort, Tap2pkgError, OSError,
+            MemoryError) as exc:
+        message, code = _failure(exc)
+        click.echo(f"{prog}: {message}", err=True)
+        return code
     return 0
+
+
+def _failure(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code for what stopped a command."""
+    if isinstance(exc, click.ClickException):
+        return f"error: {exc.format_message()}", 2
+    if isinstance(exc, click.exceptions.Abort):
+        return "aborted", 1
+    if isinstance(exc, Tap2pkgError):
+        return f"error: {exc}", exc.exit_code
+    if isinstance(exc, OSError):  # a full disk, a vanished directory: no step said more
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{exc.strerror or exc}", 1
+    return "error: out of memory", 1
 
 
 def tap2deb_main(argv: Sequence[str] | None = None) -> int:
