@@ -339,19 +339,10 @@ def inspect(target: Path, kind: str | None, as_json: bool) -> None:
         fields: dict[str, Any] = read_package(target)
     else:
         from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
+        from tap2pkg.readback import app_report, shown_report  # noqa: PLC0415
 
         info = load(target, parse_kind(kind) if kind else None)
-        fields = {
-            "file": str(target),
-            "kind": info.kind.value,
-            "twistd_option": f"--{info.twistd_option}",
-            "application": info.app_name,
-            "uid": info.uid,
-            "gid": info.gid,
-            "endpoints": list(info.endpoints),
-            "imports": list(info.imports),
-            "warnings": list(info.warnings),
-        }
+        fields = shown_report({"file": str(target), **app_report(info)})
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return
