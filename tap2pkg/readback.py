@@ -185,13 +185,29 @@ def _deb_parts(stream: IO[bytes], size: int
     return texts, scripts, files, contents
 
 
-def read_deb(path: Path) -> dict[str, Any]:
-    from debian.deb822 import Deb822  # noqa: PLC0415
+def control_fields(text: str) -> dict[str, str]:
+    """The first paragraph of a control file, split as dpkg does: at "\n" only (Python's
+    splitlines() would also split at U+0085, U+2028 and others: another reading)."""
+    fields: dict[str, str] = {}
+    name = None
+    for line in text.split("\n"):
+        if not line.strip(" \t"):
+            if fields:
+                break
+            continue
+        if line[0] in " \t" and name is not None:
+            fields[name] += "\n" + line[1:]
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            fields[name] = value.strip(" \t")
+    return fields
 
+
+def read_deb(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
             texts, scripts, files, contents = _deb_parts(stream, path.stat().st_size)
-        control = Deb822(texts.get("control", b"").decode("utf-8", "replace"))
+        control = control_fields(texts.get("control", b"").decode("utf-8", "replace"))
     except (ArchiveError, tarfile.TarError, OSError, EOFError, ValueError) as exc:
         raise Tap2pkgError(f"{path}: cannot read it as a .deb: {_first_line(exc)}") from None
     return shown_report({
