@@ -337,8 +337,10 @@ def unpickle(filename: str, data: bytes) -> tuple[object, bool, StandIns]:
         ) from None
     except TooLargeError as exc:
         raise AppFileError(f"{filename}: the pickle is too large: {exc}") from None
-    except (RecursionError, MemoryError):
-        raise AppFileError(f"{filename}: the pickle is too deeply nested or too large") from None
+    except RecursionError:
+        raise AppFileError(f"{filename}: the pickle is nested too deeply") from None
+    except MemoryError:  # the limits above should make this unreachable: say so plainly
+        raise AppFileError(f"{filename}: the pickle needs more memory than there is") from None
     # Anything the pickle module or a safe replacement raises means a malformed pickle.
     except Exception as exc:
         raise AppFileError(f"{filename}: not a valid pickle: {_one_line(exc)}") from None
