@@ -420,8 +420,14 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         return 130
     except (click.ClickException, click.exceptions.Abort, Tap2pkgError, OSError,
             MemoryError) as exc:
+        from tap2pkg.errors import BuildError  # noqa: PLC0415
+        from tap2pkg.validate import printable  # noqa: PLC0415
+
         message, code = _failure(exc)
-        click.echo(f"{prog}: {message}", err=True)
+        # File names and values in messages come from elsewhere: no terminal escapes, and
+        # one line, except a failed tool's output tail.
+        keep = "\\\n" if isinstance(exc, BuildError) else "\\"
+        click.echo(f"{prog}: {printable(message, keep)}", err=True)
         return code
     return 0
 

@@ -10,7 +10,6 @@ so a file name cannot rewrite the terminal or fake a line of the report.
 
 from __future__ import annotations
 
-import re
 import stat
 import tarfile
 from pathlib import Path
@@ -32,6 +31,7 @@ from tap2pkg.limits import (
     MAX_PACKAGE_FILES,
 )
 from tap2pkg.model import AppInfo
+from tap2pkg.validate import printable
 
 APP_SUFFIXES = (".tac", ".py", ".tap", ".tas")
 # RPMFILE_* flags, from rpm's rpmfiles.h.
@@ -47,25 +47,6 @@ _TAGS = {
 }
 _RPM_SCRIPTLETS = {"prein": "%pre", "postin": "%post", "preun": "%preun", "postun": "%postun"}
 _DEB_SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config", "triggers")
-# What a terminal or a reader could take for something else: C0 and C1 controls, DEL,
-# line and paragraph separators, bidi controls, byte order marks, lone surrogates.
-_UNPRINTABLE = re.compile(
-    "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e"
-    "\\u2066-\\u2069\\ufeff\\ud800-\\udfff\\\\]"
-)
-
-
-def printable(text: str) -> str:
-    """text with what could fake or hide output escaped as \\xNN/\\uNNNN (and \\ as \\\\)."""
-    def escape(match: re.Match[str]) -> str:
-        char = match.group()
-        if char == "\\":
-            return "\\\\"
-        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-
-    return _UNPRINTABLE.sub(escape, text)
-
-
 def shown(value: Any) -> Any:
     """printable() applied to every string in a report (dict keys included)."""
     if isinstance(value, str):

@@ -188,3 +188,26 @@ def init_systems(value: str, allowed: tuple[str, ...], key: str = "--init") -> t
         if part not in allowed:
             raise UsageError(f"unknown init system {part!r}: choose from {', '.join(allowed)}", key)
     return tuple(name for name in allowed if name in chosen)
+
+
+# What a terminal or a reader could take for something else: C0 and C1 controls, DEL,
+# line and paragraph separators, bidi controls, byte order marks, lone surrogates.
+_UNPRINTABLE = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e"
+    "\\u2066-\\u2069\\ufeff\\ud800-\\udfff\\\\]"
+)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """text with what could fake or hide output escaped as \\xNN/\\uNNNN (and \\ as
+    \\\\), except the characters in ``keep``: for messages, reports and file names that
+    came from elsewhere."""
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        if char == "\\":
+            return "\\\\"
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _UNPRINTABLE.sub(escape, text)

@@ -328,7 +328,8 @@ def test_tac_computed_values_are_not_guessed(tmp_path: Path) -> None:
     assert (info.app_name, info.uid, info.gid) == (None, None, None)
     assert info.warnings == (
         "line 2: the Application name is not a literal string; tap2pkg cannot see it",
-        "line 2: the Application uid is not a literal integer; tap2pkg cannot see it",
+        "line 2: the Application uid is not a literal integer; tap2pkg cannot see it (it "
+        "is ignored: the service runs as the package's service user)",
     )
 
 

@@ -287,9 +287,11 @@ def _application_fields(module: Module) -> tuple[list[object], list[str]]:
         elif not isinstance(value, wanted) or isinstance(value, bool):
             value = None
             what = "string" if wanted is str else "integer"
+            ignored = ("" if wanted is str else
+                       " (it is ignored: the service runs as the package's service user)")
             warnings.append(
                 f"line {call.lineno}: the Application {keyword} is not a literal {what}; "
-                "tap2pkg cannot see it"
+                f"tap2pkg cannot see it{ignored}"
             )
         values.append(value)
     return values, warnings
