@@ -26,11 +26,17 @@ from tap2pkg.limits import (
     MAX_PACKAGE_FILES,
     MAX_RPM_HEADER_BYTES,
     MAX_RPM_HEADER_ENTRIES,
+    Deadline,
+    OutOfTimeError,
 )
 
 
 class ArchiveError(Exception):
     """The package is damaged, or claims more than the limits allow."""
+
+
+__all__ = ["ArchiveError", "BoundedStream", "OutOfTimeError", "Window", "ar_members",
+           "cpio_entries", "rpm_header"]
 
 
 class Readable(Protocol):
@@ -56,6 +62,7 @@ class BoundedStream:
         self.process: subprocess.Popen[bytes] | None = None
         self.decompressor: _Decompressor | None = None
         self.done = False
+        self.deadline = Deadline()
         if compression in ("gz", "gzip"):
             self.decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif compression in ("xz", "lzma"):
@@ -80,6 +87,7 @@ class BoundedStream:
         return out
 
     def _more(self, wanted: int) -> bytes:
+        self.deadline.check()
         wanted = min(wanted, 1024 * 1024)
         if self.process is not None:
             assert self.process.stdout is not None  # noqa: S101 - Popen(stdout=PIPE)

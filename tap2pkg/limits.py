@@ -9,6 +9,8 @@ Twisted's own applications are a few kilobytes, a few hundred objects, ten level
 
 from __future__ import annotations
 
+import time
+
 MIB = 1024 * 1024
 
 # ---- application files ----
@@ -53,3 +55,26 @@ MAX_RPM_HEADER_ENTRIES = 10_000
 MAX_RPM_HEADER_BYTES = 32 * MIB
 # A control file, a conffiles list, an application file read out of a package.
 MAX_CONTROL_BYTES = 1 * MIB
+
+# ---- time ----
+# Every bound above keeps the work linear in the input's size; this is the last guard, a
+# wall clock checked as the readers go (a loaded CI machine is slow, so it is generous).
+MAX_SECONDS = 60.0
+
+
+class OutOfTimeError(Exception):
+    """A reader ran past its Deadline."""
+
+
+class Deadline:
+    """A point in time after which a reader gives up: ``check()`` as it goes."""
+
+    def __init__(self, seconds: float = MAX_SECONDS) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.calls = 0
+
+    def check(self) -> None:
+        self.calls += 1
+        if self.calls % 256 == 1 and time.monotonic() > self.end:  # the 1st, 257th...
+            raise OutOfTimeError(f"took more than {self.seconds:.0f} seconds to read")

@@ -18,6 +18,7 @@ from typing import IO, Any, cast
 from tap2pkg.archive import (
     ArchiveError,
     BoundedStream,
+    OutOfTimeError,
     Window,
     ar_members,
     cpio_entries,
@@ -189,7 +190,8 @@ def read_deb(path: Path) -> dict[str, Any]:
         with path.open("rb") as stream:
             texts, scripts, files, contents = _deb_parts(stream, path.stat().st_size)
         control = control_fields(texts.get("control", b"").decode("utf-8", "replace"))
-    except (ArchiveError, tarfile.TarError, OSError, EOFError, ValueError) as exc:
+    except (ArchiveError, OutOfTimeError, tarfile.TarError, OSError, EOFError,
+            ValueError) as exc:
         raise Tap2pkgError(f"{path}: cannot read it as a .deb: {_first_line(exc)}") from None
     return shown_report({
         "package": path.name,
@@ -289,7 +291,8 @@ def read_rpm(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
             tags, files, contents = _rpm_parts(stream)
-    except (ArchiveError, OSError, EOFError, ValueError, UnicodeError) as exc:
+    except (ArchiveError, OutOfTimeError, OSError, EOFError, ValueError,
+            UnicodeError) as exc:
         raise Tap2pkgError(f"{path}: cannot read it as an .rpm: {_first_line(exc)}") from None
     field = {name: _rpm_text(tags, name)
              for name in ("name", "version", "release", "arch", "packager", "license")}

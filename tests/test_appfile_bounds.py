@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tap2pkg.limits import MAX_EXPANDED, MAX_MEMO_INDEX, MIB
+from tap2pkg.appfile import load
+from tap2pkg.errors import AppFileError
+from tap2pkg.limits import MAX_EXPANDED, MAX_MEMO_INDEX, MIB, Deadline
 from tests.bombs import run_bounded
 from tests.conftest import FIXTURES
 
@@ -102,3 +104,14 @@ def test_real_pickles_stay_well_inside_the_limits(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps(app, protocol=2))
     proc, _ = run_bounded(["inspect", str(path)], memory=GIB, seconds=60)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["echopickle.tap", "echosource.tas", "echoxml.tax"])
+def test_the_clock_is_the_last_guard(name: str, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no time left, every reader stops with its one-line error."""
+    monkeypatch.setattr(Deadline.__init__, "__defaults__", (0.0,))
+    path = tmp_path / name
+    path.write_bytes((FIXTURES / name).read_bytes())
+    with pytest.raises(AppFileError, match=rf"^{name}: took more than 0 seconds to read$"):
+        load(path)

@@ -15,7 +15,7 @@ import pytest
 
 from tap2pkg.archive import rpm_header
 from tap2pkg.cli import tap2pkg_main, tap2rpm_main
-from tap2pkg.limits import MAX_DECOMPRESSED_BYTES, MIB
+from tap2pkg.limits import MAX_DECOMPRESSED_BYTES, MIB, Deadline
 from tests.bombs import (
     CONTROL,
     ar,
@@ -181,3 +181,13 @@ def test_inspect_appfile_escapes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "application:   \\x1b[2Jname\\u2028x" in out
     assert "\x1b" not in out and "\u2028" not in out
+
+
+def test_inspect_clock_is_the_last_guard(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Deadline.__init__, "__defaults__", (0.0,))
+    path = weird_deb(tmp_path)
+    assert tap2pkg_main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"tap2pkg: error: {path}: cannot read it as a .deb: took more than 0 " \
+                  "seconds to read\n"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tap2pkg.errors import AppFileError, UsageError
-from tap2pkg.limits import MAX_APPFILE_BYTES, MAX_SOURCE_BYTES
+from tap2pkg.limits import MAX_APPFILE_BYTES, MAX_SOURCE_BYTES, OutOfTimeError
 from tap2pkg.model import AppInfo, AppKind
 
 __all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind", "read_bytes_as"]
@@ -128,7 +128,10 @@ def read_bytes_as(filename: str, content: bytes, kind: AppKind | None = None) ->
             f"{filename}: {len(content)} bytes is too large for a {kind.value} application "
             f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
         )
-    return _reader(kind)(filename, content)
+    try:
+        return _reader(kind)(filename, content)
+    except OutOfTimeError as exc:  # the last guard of tap2pkg.limits
+        raise AppFileError(f"{filename}: {exc}") from None
 
 
 def load(path: Path, kind: AppKind | None = None) -> AppInfo:

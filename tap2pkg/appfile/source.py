@@ -25,7 +25,7 @@ from tap2pkg.appfile.graph import (
 )
 from tap2pkg.appfile.python import parse
 from tap2pkg.errors import AppFileError
-from tap2pkg.limits import MAX_NESTING
+from tap2pkg.limits import MAX_NESTING, Deadline
 from tap2pkg.model import AppInfo, AppKind
 
 _NUMBER = (int, float, complex)
@@ -119,6 +119,7 @@ class Converter:
     filling: set[int] = field(default_factory=set)
     # Shared tuples used as dict keys would hash for ever: bound that work.
     budget: HashBudget = field(default_factory=HashBudget)
+    deadline: Deadline = field(default_factory=Deadline)
     # Deref numbers with no Ref anywhere -> the line of the first.
     dangling: dict[int, int] = field(default_factory=dict)
 
@@ -142,6 +143,7 @@ class Converter:
                 self.refs[number] = node
 
     def convert(self, node: ast.expr) -> Any:
+        self.deadline.check()
         if isinstance(node, ast.Constant | ast.UnaryOp | ast.BinOp):
             return _constant(node)
         if isinstance(node, ast.Name) and node.id == "Ellipsis":

@@ -35,6 +35,7 @@ from tap2pkg.limits import (
     MAX_MEMO_INDEX,
     MAX_NESTING,
     MAX_OBJECTS,
+    Deadline,
 )
 from tap2pkg.model import AppInfo, AppKind
 
@@ -184,11 +185,13 @@ class _Scan:
 def _scan(data: bytes) -> _Scan:
     """Walk the opcodes as the unpickler would, tracking nesting depth, never building."""
     scan = _Scan()
+    deadline = Deadline()
     with warnings.catch_warnings():
         # pickletools warns about bad escapes in STRING arguments of damaged pickles;
         # the unpickler itself rejects those, with an error we report.
         warnings.simplefilter("ignore", DeprecationWarning)
         for opcode, arg, pos in pickletools.genops(data):
+            deadline.check()
             try:
                 if not scan.step(opcode, arg):
                     break

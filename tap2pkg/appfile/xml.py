@@ -24,6 +24,7 @@ from tap2pkg.appfile import aotwriter, marmalade
 from tap2pkg.appfile.marmalade import MAX_DEPTH, MAX_ELEMENTS, Element, MarmaladeError
 from tap2pkg.appfile.source import read_source
 from tap2pkg.errors import AppFileError, BuildError, UsageError
+from tap2pkg.limits import Deadline
 from tap2pkg.model import AppInfo, AppKind
 
 # Bytes handed to expat at a time.  Big enough that a huge attribute value, which
@@ -39,6 +40,7 @@ class _TreeBuilder:
         self.stack: list[Element] = []
         self.root: Element | None = None
         self.count = 0
+        self.deadline = Deadline()
 
     def where(self, depth: int) -> str:
         """The path of the first ``depth`` open elements: where the next one sits."""
@@ -46,6 +48,7 @@ class _TreeBuilder:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         line = self.parser.CurrentLineNumber
+        self.deadline.check()
         self.count += 1
         if self.count > MAX_ELEMENTS:
             raise MarmaladeError(line, f"more than {MAX_ELEMENTS} elements", "", "too large")
