@@ -10,6 +10,7 @@ so a file name cannot rewrite the terminal or fake a line of the report.
 
 from __future__ import annotations
 
+import os
 import stat
 import tarfile
 from pathlib import Path
@@ -187,8 +188,8 @@ def control_fields(text: str) -> dict[str, str]:
 
 def read_deb(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as stream:
-            texts, scripts, files, contents = _deb_parts(stream, path.stat().st_size)
+        with _open_package(path) as stream:
+            texts, scripts, files, contents = _deb_parts(stream, os.fstat(stream.fileno()).st_size)
         control = control_fields(texts.get("control", b"").decode("utf-8", "replace"))
     except (ArchiveError, OutOfTimeError, tarfile.TarError, OSError, EOFError,
             ValueError) as exc:
@@ -289,7 +290,7 @@ def _rpm_parts(stream: IO[bytes]
 
 def read_rpm(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as stream:
+        with _open_package(path) as stream:
             tags, files, contents = _rpm_parts(stream)
     except (ArchiveError, OutOfTimeError, OSError, EOFError, ValueError,
             UnicodeError) as exc:
@@ -311,14 +312,27 @@ def read_rpm(path: Path) -> dict[str, Any]:
     })
 
 
-def read_package(path: Path) -> dict[str, Any]:
+def _open_package(path: Path) -> IO[bytes]:
+    """The package, opened without waiting (a FIFO swapped in would block open()) and
+    checked once open: a regular file, within MAX_PACKAGE_BYTES."""
     try:
-        info = path.stat()
-    except OSError:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
         raise Tap2pkgError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise Tap2pkgError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    stream = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    problem = None
     if not stat.S_ISREG(info.st_mode):
-        raise Tap2pkgError(f"{path}: not a regular file")
-    if info.st_size > MAX_PACKAGE_BYTES:
-        raise Tap2pkgError(f"{path}: larger than {MAX_PACKAGE_BYTES // (1024 * 1024)} MiB: "
-                           "refusing to read it")
+        problem = "not a regular file"
+    elif info.st_size > MAX_PACKAGE_BYTES:
+        problem = f"larger than {MAX_PACKAGE_BYTES // (1024 * 1024)} MiB: refusing to read it"
+    if problem is not None:
+        stream.close()
+        raise Tap2pkgError(f"{path}: {problem}")
+    return stream
+
+
+def read_package(path: Path) -> dict[str, Any]:
     return read_deb(path) if path.suffix == ".deb" else read_rpm(path)

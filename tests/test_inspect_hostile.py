@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import tarfile
 from pathlib import Path
@@ -191,3 +192,12 @@ def test_inspect_clock_is_the_last_guard(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert err == f"tap2pkg: error: {path}: cannot read it as a .deb: took more than 0 " \
                   "seconds to read\n"
+
+
+@pytest.mark.parametrize("name", ["fifo.deb", "fifo.rpm"])
+def test_inspect_a_fifo(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """Opened without waiting for a writer, then refused: never blocks."""
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    assert tap2pkg_main(["inspect", str(fifo)]) == 1
+    assert capsys.readouterr().err == f"tap2pkg: error: {fifo}: not a regular file\n"
