@@ -156,7 +156,10 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 def _warn(tool: str, message: str, quiet: bool) -> None:
     if not quiet:
-        click.echo(f"{tool}: warning: {message}", err=True)
+        from tap2pkg.validate import printable  # noqa: PLC0415
+
+        # Warnings quote the app file: no terminal escapes, one line each.
+        click.echo(f"{tool}: warning: {printable(message, keep=chr(92))}", err=True)
 
 
 def _make_package(fmt: str, params: dict[str, Any]) -> None:

@@ -248,3 +248,13 @@ def test_substitution_variables_refused(tmp_path: Path, capsys: pytest.CaptureFi
     argv += ["-m", MAINTAINER] if option != "-m" else []
     assert tap2deb_main([*argv, option, value]) == 2
     one_line_error(capsys, f"{key}: must not contain '${{': dpkg-gencontrol would expand it")
+
+
+def test_warnings_quoting_the_app_file_are_escaped(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    app = tmp_path / "esc.tap"
+    app.write_bytes(b"\x80\x04\x8c\x09twisted.x\x8c\x08A\x1b[2J\xe2\x80\xa8\x93)\x81.")
+    tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "the file holds a twisted.x.A\\x1b[2J\\u2028, not a twisted Application" in err
+    assert "\x1b" not in err and "\u2028" not in err
