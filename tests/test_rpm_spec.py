@@ -82,11 +82,11 @@ def test_depends_are_comma_separated_and_repeatable() -> None:
 
 
 def test_percent_signs_in_user_text_are_escaped() -> None:
-    spec = make_spec(description="Echo 100% of %{name}", long_description="All 50%\n%{x}",
+    spec = make_spec(description="Echo 100% of %{name}", long_description="All 50%\nof %{x}",
                      maintainer="Ann 5% <a@example.org>", license="MIT", url="https://x/%20")
     text = render_spec(spec)
     assert "Summary:        Echo 100%% of %%{name}\n" in text
-    assert "\n%description\nAll 50%%\n%%{x}\n" in text
+    assert "\n%description\nAll 50%%\nof %%{x}\n" in text
     assert "URL:            https://x/%%20\n" in text
     # A %global body is expanded twice (when defined, when used): escaped twice.
     assert "%global packager Ann 5%%%% <a@example.org>\n" in text
@@ -94,18 +94,19 @@ def test_percent_signs_in_user_text_are_escaped() -> None:
 
 
 def test_description_is_folded_and_kept() -> None:
-    long = "word " * 30 + "\n\n  indented, kept as it is " + "x" * 80 + "\n %post indented"
+    long = "word " * 30 + "\n\n  indented, kept as it is " + "x" * 80 + "\n an indented %post"
     body = preamble.description(long.strip())
     lines = body.split("\n")
     assert all(len(line) <= 79 for line in lines if not line.startswith(" "))
     assert "" in lines
     assert "  indented, kept as it is " + "x" * 80 in lines
-    assert " %%post indented" in lines
+    assert " an indented %%post" in lines
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("ok\n%post", "line 2 starts with '%post'"),
-    ("%description more", "line 1 starts with '%description'"),
+    ("ok\n%post", "line 2 starts with '%'"),
+    ("%description more", "line 1 starts with '%'"),
+    ("ok\n  %if 0", "line 2 starts with '%'"),
     ("ok\n  # comment", "line 2 starts with '#'"),
 ])
 def test_description_lines_rpm_would_misread_are_refused(text: str, message: str) -> None:

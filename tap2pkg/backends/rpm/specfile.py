@@ -20,7 +20,7 @@ def text_fields(spec: PackageSpec) -> dict[str, str | None]:
         ),
         "url": preamble.escape(spec.url) if spec.url else None,
         "maintainer": preamble.escape(spec.maintainer),
-        "packager": preamble.macro_body(spec.maintainer, "--maintainer"),
+        "packager": preamble.packager(spec.maintainer),
         "description": preamble.description(spec.long_description),
         "changelog_date": preamble.changelog_date(spec.timestamp),
     }
