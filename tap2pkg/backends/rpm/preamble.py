@@ -43,6 +43,12 @@ DESCRIPTION_WIDTH = 79  # rpmlint's MaxLineLength
 CHANGELOG_EPOCH_MIN = 631152000  # 1990-01-01T00:00:00Z
 
 
+def epoch_version(value: str) -> tuple[str | None, str]:
+    """-V 2:1.0 is Epoch 2 and Version 1.0; -V 1.0 has no epoch."""
+    epoch, colon, version = value.rpartition(":")
+    return (epoch if colon else None), version
+
+
 def rpm_dependency(value: str, key: str = "--depends") -> str:
     """One RPM dependency: 'name', 'name >= 1.2', 'python3dist(foo)', '/usr/bin/foo';
     the Debian form 'name (>= 1.2)' is accepted and rewritten."""
