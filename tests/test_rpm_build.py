@@ -455,3 +455,28 @@ def test_tap_and_tas_fixtures(fixture: str, name: str, option: str, tmp_path: Pa
     messages = rpmlint(sorted(out.glob("*.rpm")),
                        out / "rpmbuild" / "SPECS" / f"{name}.rpmlint.toml", scratch=tmp_path)
     assert lint_problems(messages) == []
+
+
+SHEBANG_APP = (b"#!/usr/bin/env python3\nfrom twisted.application import service\n"
+               b"application = service.Application('x')\n")
+
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["-p", "tac"], "twisted-tac"),  # rpmlint reads -tac (and -doc) as a language pack
+    (["-p", "doc"], "twisted-doc"),
+    (["-p", "libs"], "twisted-libs"),  # and -libs as a library package
+    (["-p", "a-protocol-name-of-20", "--user", "longproto"], "twisted-a-protocol-name-of-20"),
+    (["--init", "systemd,sysv", "-p", "shebang"], "twisted-shebang"),
+])
+def test_real_names_lint_clean(args: list[str], name: str, tmp_path: Path) -> None:
+    """Names and files that tripped rpmlint (issue 13 item 4): each package is clean with
+    the settings tap2rpm keeps beside its spec."""
+    require_rpm_tools()
+    app = tmp_path / "app.tac"
+    app.write_bytes(SHEBANG_APP)  # starts with '#!': configuration, not a script
+    out = tmp_path / "out"
+    assert tap2rpm(["-t", str(app), "-o", str(out), "-q", "-m", MAINTAINER, *args]) == 0
+    pkg = read_rpm(out / f"{name}-1.0-1.noarch.rpm")
+    assert len(pkg.text("description")) > len(pkg.text("summary"))
+    config = out / "rpmbuild" / "SPECS" / f"{name}.rpmlint.toml"
+    assert lint_problems(rpmlint(sorted(out.glob("*.rpm")), config, scratch=tmp_path)) == []

@@ -87,6 +87,14 @@ def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
         ),
     ]
     found += _name_filters(spec, package)
+    names = sorted({*re.findall(r"[A-Za-z]+", f"{spec.app_filename} {spec.protocol}"),
+                    "systemd", "twistd"})
+    found.append((
+        "rpmlint 2.7 spell-checks descriptions (with a dictionary installed): the "
+        "application file's and the protocol's names, and systemd's and twistd's, are "
+        "names, not misspelt words.",
+        rf"{package}: E: spelling-error \(.(?:{'|'.join(map(re.escape, names))}).,",
+    ))
     if spec.app.content.startswith(b"#!"):
         found.append((
             f"{spec.app_filename} is configuration that twistd reads (it is not run as a "
@@ -99,6 +107,9 @@ def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
              "them empty.  They are %ghost so that erase removes them (Fedora's rpmlint "
              "profile filters this too).",
              rf"{package}: W: postin-without-ghost-file-creation "),
+            ("Fedora's guidelines: an init script is not a %config file (the admin's "
+             "settings live in /etc/sysconfig); rpmlint 2.7 asks otherwise.",
+             rf"{package}: W: non-conffile-in-etc /etc/rc\.d/init\.d/{own}$"),
             ("twistd rotates its own log file (every megabyte); logrotate would fight it.",
              rf"{package}: W: log-files-without-logrotate "),
             # For rpmlint configurations that enable InitScriptCheck (not on by default).
