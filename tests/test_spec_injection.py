@@ -69,11 +69,15 @@ FIELDS = ("protocol", "description", "long_description", "maintainer", "license"
 APP = AppInfo(kind=AppKind.PYTHON, filename="echo.tac", content=b"application = None\n")
 
 
+# rpm's rtolower (rpmstring.h): ASCII only, unlike str.lower ('\u212a'.lower() == 'k').
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def rpm_part(line: str) -> str | None:
     """rpm's isPart: the section a spec line opens, if any."""
     for token in SECTIONS:
         head, rest = line[:len(token)], line[len(token):]
-        if head.lower() == token and (rest == "" or rest[0] in _RPM_BLANKS):
+        if head.translate(_ASCII_LOWER) == token and (rest == "" or rest[0] in _RPM_BLANKS):
             return token
     return None
 
@@ -230,11 +234,15 @@ def test_the_name_lists_are_what_rpm_acts_on(tmp_path: Path) -> None:
     spec = tmp_path / "raw.spec"
     spec.write_text(
         "Name: raw\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n\n"
-        f"%description\nline\n%VerifyScript\n{TOUCH}\n%if 0\nhidden\n%endif\n"
+        f"%description\nline\n%chec\u212a\n%VerifyScript\n{TOUCH}\n%if 0\nhidden\n%endif\n"
         f"%include {SECRET}\n", encoding="utf-8")
     parsed = subprocess.run(["rpmspec", "-P", str(spec)], capture_output=True, text=True,
                             check=True).stdout
     assert "%VerifyScript" in parsed.splitlines()
+    description = subprocess.run(["rpmspec", "-q", "--srpm", "--qf", "%{DESCRIPTION}",
+                                  str(spec)], capture_output=True, text=True,
+                                 check=True).stdout
+    assert description == "line\n%chec\u212a"  # KELVIN SIGN is no 'k' to rpm
     assert "hidden" not in parsed and SECRET_TEXT in parsed
     assert rpm_part("%VerifyScript") == "%verifyscript"
     assert rpm_part("%POSTTRANS -p /bin/sh") == "%posttrans"
@@ -242,6 +250,7 @@ def test_the_name_lists_are_what_rpm_acts_on(tmp_path: Path) -> None:
     assert rpm_directive("  %if 0") == "%if" and rpm_directive("%IF 0") is None
     assert rpm_directive("%endif2") == "%endif" and rpm_directive("%iffy") is None
     assert rpm_part("\uff05check") is None and rpm_directive("\u00a0%if 1") is None
+    assert rpm_part("%chec\u212a") is None  # KELVIN SIGN: not 'k' to rpm
 
 
 # ---- the writer, by construction ---------------------------------------------------
