@@ -37,7 +37,8 @@ def settings(spec: PackageSpec) -> list[Setting]:
     return [
         (
             _reason(f"The service runs as {spec.user}:{spec.group}, which the package "
-                    "itself creates (in %pre, and with its sysusers.d file)."),
+                    "itself creates (rpm 4.19 and later from its sysusers.d file, older "
+                    "rpm in %pre)."),
             "StandardUsers",
             _toml([spec.user]),
         ),
