@@ -57,11 +57,12 @@ def mounted(root: Path) -> Iterator[None]:
         subprocess.run(["umount", str(root / "proc")], check=True)
 
 
-def test_fedora_spec_builds_lints_and_installs_with_rpm_4_20(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["fedora", "opensuse-tumbleweed"])  # both rpm 4.20
+def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Path) -> None:
     root = debian13_root()
     out = tmp_path / "out"
     assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(out), "-q", "-m", MAINTAINER,
-                    "--init", "systemd,sysv", "--target", "fedora"]) == 0
+                    "--init", "systemd,sysv", "--target", target]) == 0
     work = root / WORK.lstrip("/")
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(out / "rpmbuild", work)

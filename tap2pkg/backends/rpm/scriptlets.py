@@ -76,6 +76,14 @@ def requires(spec: PackageSpec) -> dict[str | None, list[str]]:
     }
 
 
+def _condition(spec: PackageSpec, feature: str, fragment: str) -> str | None:
+    """When a fragment applies: the user's only on old rpm; openSUSE's %pre macro only
+    where it is defined (it has no inline fallback: nothing to record without it)."""
+    if fragment == "pre-systemd":
+        return f"0%{{?{macros(spec)['pre']}:1}}"
+    return _CONDITIONS.get(feature)
+
+
 def _fragments(spec: PackageSpec, feats: list[str], scriptlet: str,
                context: dict[str, object]) -> list[tuple[str | None, str]]:
     """(condition, body) of each fragment this scriptlet runs."""
@@ -85,14 +93,14 @@ def _fragments(spec: PackageSpec, feats: list[str], scriptlet: str,
         if fragment is None or (fragment == "pre-systemd" and macros(spec)["pre"] is None):
             continue
         body = render(f"rpm/scriptlets/{fragment}.j2", **context).rstrip("\n")
-        found.append((_CONDITIONS.get(feature), body))
+        found.append((_condition(spec, feature, fragment), body))
     return found
 
 
 def sections(spec: PackageSpec) -> list[tuple[str, str]]:
     """(section header, body) pairs, e.g. ("%post sysvinit", "chkconfig --add ...").  A
-    scriptlet whose every fragment has the same condition is wrapped in it whole (an
-    empty scriptlet would still be run, and draws rpmlint's empty-%pre)."""
+    scriptlet whose every fragment has a condition is itself under the condition that
+    any applies: an empty scriptlet would still be run, and draws rpmlint's empty-%pre."""
     context: dict[str, object] = {
         "user": spec.user,
         "group": spec.group,
@@ -109,13 +117,20 @@ def sections(spec: PackageSpec) -> list[tuple[str, str]]:
             if not fragments:
                 continue
             header = f"%{scriptlet}" if package is None else f"%{scriptlet} {package}"
-            conditions = {condition for condition, _body in fragments}
-            if len(conditions) == 1 and None not in conditions:
+            conditions = list(dict.fromkeys(condition for condition, _body in fragments))
+            if None in conditions:
+                found.append((header, _join(fragments)))
+            elif len(conditions) == 1:
                 bodies = "\n".join(body for _condition, body in fragments)
-                found.append((f"%if {conditions.pop()}\n{header}", f"{bodies}\n%endif"))
-                continue
-            found.append((header, "\n".join(
-                body if condition is None else f"%if {condition}\n{body}\n%endif"
-                for condition, body in fragments
-            )))
+                found.append((f"%if {conditions[0]}\n{header}", f"{bodies}\n%endif"))
+            else:
+                found.append((f"%if {' || '.join(c for c in conditions if c)}\n{header}",
+                              f"{_join(fragments)}\n%endif"))
     return found
+
+
+def _join(fragments: list[tuple[str | None, str]]) -> str:
+    return "\n".join(
+        body if condition is None else f"%if {condition}\n{body}\n%endif"
+        for condition, body in fragments
+    )
