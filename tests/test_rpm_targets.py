@@ -138,6 +138,13 @@ def test_spec_as_the_distribution_reads_it(target: str, tmp_path: Path) -> None:
     else:
         assert "policy= clamp=1 " in probe
     assert f"host=tap2pkg packager={MAINTAINER}" in probe
+    # Every scriptlet, as this distribution's rpmbuild writes it, is valid sh.
+    for header in ("%pre", "%post", "%preun", "%postun", "%post sysvinit",
+                   "%preun sysvinit", "%postun sysvinit"):
+        body = section(text, header)
+        proc = subprocess.run(["sh", "-n"], input=body, text=True, capture_output=True,
+                              check=False)
+        assert proc.returncode == 0, f"{header}: {proc.stderr}"
 
 
 @pytest.mark.parametrize("target", ["fedora", "opensuse-leap-15.6"])
