@@ -86,6 +86,7 @@ class PackageSpec:
     timestamp: int = 0  # seconds since the epoch (SOURCE_DATE_EPOCH or now)
     tool: str = "tap2deb"  # which command made it, for changelogs and descriptions
     target: Target = TARGETS["debian-12"]  # the release the package is made for
+    release: str = "1"  # rpm: the Release number (--release); %{?dist} is added to it
 
     @property
     def conf_dir(self) -> PurePosixPath:
