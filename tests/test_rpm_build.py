@@ -450,7 +450,7 @@ def test_tap_and_tas_fixtures(fixture: str, name: str, option: str, tmp_path: Pa
     # twistd runs with --no_save (issue 12): no shutdown snapshot to own.
     assert not [path for path in files if "-shutdown." in path]
     unit = pkg.payload_file(f"/usr/lib/systemd/system/{name}.service").decode()
-    assert f" {option}=${{APPFILE}} " in unit
+    assert f" {option}=/etc/{name}/{fixture} " in unit
     assert pkg.payload_file(f"/etc/{name}/{fixture}") == (FIXTURES / fixture).read_bytes()
     messages = rpmlint(sorted(out.glob("*.rpm")),
                        out / "rpmbuild" / "SPECS" / f"{name}.rpmlint.toml", scratch=tmp_path)
