@@ -47,7 +47,10 @@ class CompiledTemplatesHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
         if version == "editable":
-            compile_into(root, root / "tap2pkg" / "_compiled_templates")
+            try:
+                compile_into(root, root / "tap2pkg" / "_compiled_templates")
+            except OSError as exc:  # a read-only checkout: tap2pkg compiles in memory
+                self.app.display_warning(f"templates not compiled: {exc}")
             return
         self._scratch = tempfile.mkdtemp(prefix="tap2pkg-compiled-templates-")
         compile_into(root, Path(self._scratch))

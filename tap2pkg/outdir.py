@@ -33,7 +33,10 @@ ADVICE = "tap2pkg follows no links in an output directory: remove it, or use ano
 
 
 def refuse(where: Path, what: str) -> UsageError:
-    return UsageError(f"{what}; {ADVICE}", key=str(where))
+    shown = str(where)
+    if not shown.isprintable():  # names come from the directory: keep the message one line
+        shown = repr(shown)
+    return UsageError(f"{what}; {ADVICE}", key=shown)
 
 
 def valid_relpath(path: object) -> bool:

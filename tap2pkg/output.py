@@ -51,8 +51,8 @@ def _stale(out_fd: int, name: str) -> int | None:
         if os.fstat(fd).st_uid == os.getuid():
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
-    except BlockingIOError:
-        pass  # its build is running
+    except OSError:
+        pass  # its build is running (or this file system cannot tell: leave it)
     os.close(fd)
     return None
 
@@ -81,7 +81,12 @@ def _locked_workspace(outdir: Path) -> tuple[Path, int]:
             lock = os.open(work, _DIR)
         except FileNotFoundError:
             continue
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:
+            # A file system without flock on directories (some NFS): others cannot lock
+            # it either, so they leave it alone; it outlives a killed build, that is all.
+            return work, lock
         if os.fstat(lock).st_nlink > 0:
             return work, lock
         os.close(lock)

@@ -116,17 +116,25 @@ def compile_templates(dest: Path, templates: Path | None = None) -> str:
     """Compile every template into Python modules in dest (jinja2.ModuleLoader's layout)
     and record the fingerprint of their sources, last, so that a half-written set is never
     taken for a whole one.  Returns the fingerprint."""
+    import py_compile  # noqa: PLC0415 - only when building
+
     import jinja2  # noqa: PLC0415 - lazy import, see above
 
     templates = templates or templates_dir()
     dest.mkdir(parents=True, exist_ok=True)
     (dest / FINGERPRINT).unlink(missing_ok=True)
-    for old in dest.glob("tmpl_*.py"):
+    for old in [*dest.glob("tmpl_*.py"), *dest.glob("__pycache__/tmpl_*")]:
         old.unlink()
     # Taken before compiling: if a template changes meanwhile, the set reads as stale.
     recorded = fingerprint(templates)
     env = _environment(jinja2.FileSystemLoader(str(templates)))
     env.compile_templates(str(dest), zip=None, ignore_errors=False)
+    # Their bytecode too, checked against the module's hash rather than its mtime, so that
+    # importing them costs no compile even where Python writes no bytecode
+    # (PYTHONDONTWRITEBYTECODE) and whatever times an installer gives the files.
+    for module in sorted(dest.glob("tmpl_*.py")):
+        py_compile.compile(str(module), doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     (dest / FINGERPRINT).write_text(recorded + "\n", encoding="ascii")
     return recorded
 

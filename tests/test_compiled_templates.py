@@ -128,6 +128,7 @@ def test_stale_compiled_set_is_not_used(tmp_path: Path) -> None:
                     "compile_templates(Path(sys.argv[1]))", str(compiled)],
                    env={**os.environ, "PYTHONPATH": str(src)}, cwd=src, check=True)
     assert (compiled / FINGERPRINT).is_file()
+    assert len(list(compiled.glob("__pycache__/tmpl_*.pyc"))) == len(_names(templates_dir()))
     # Mark the compiled debian/rules, and make importing it leave a sentinel.
     sentinel = tmp_path / "SENTINEL"
     module = compiled / jinja2.ModuleLoader.get_module_filename("debian/rules")
@@ -144,12 +145,13 @@ def test_stale_compiled_set_is_not_used(tmp_path: Path) -> None:
     # A template edited since: the sources are compiled in memory, the set never imported.
     rules = src / "templates" / "debian" / "rules"
     rules.write_text(rules.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    on_disk = snapshot(compiled)
     lines = run_render(src)
     assert lines[0] == "FileSystemLoader"
     assert lines[1] == "#!/usr/bin/make -f"
     assert lines[-1] == "# edited"
     assert not sentinel.exists()
-    assert not list(compiled.glob("__pycache__/*"))  # nothing compiled to disk either
+    assert snapshot(compiled) == on_disk  # nothing compiled to disk either
 
     # Fresh again, but others may write to it: not used either.
     rules.write_text(rules.read_text(encoding="utf-8").removesuffix("# edited\n"),

@@ -131,7 +131,7 @@ def test_fifo_in_the_source_tree_does_not_hang_the_build(
     write_manifest(tree / DEB_MANIFEST, {"debian/control": "0" * 64})
     (tree / "debian").mkdir()
     os.mkfifo(tree / "debian" / "rules")  # not listed: an addition, never opened
-    assert run(tap2deb_main, out, force=False) == 1
+    assert run(tap2deb_main, out, force=False) != 0  # the hand-edit guard, not a hang
     err = capsys.readouterr().err
     assert "edited by hand (debian/control, debian/rules)" in err
     # Listed: refused as what it is, without opening it.
@@ -210,3 +210,15 @@ def test_symlinked_rpm_manifest_is_refused(
     assert run(tap2rpm_main, out) == 2
     refused(capsys, "tap2rpm", "the manifest is a symbolic link")
     assert state(victim) == before
+
+
+def test_refusal_is_one_line_whatever_the_names(
+    tmp_path: Path, victim: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    name = "debian/ru\nles\u2028x"
+    write_manifest(out / TREE / DEB_MANIFEST, {name: "0" * 64})
+    (out / TREE / name).parent.mkdir(parents=True)
+    (out / TREE / name).symlink_to(victim / "passwd")
+    assert run(tap2deb_main, out) == 2
+    refused(capsys, "tap2deb", "is a symbolic link", r"ru\nles\u2028x")
