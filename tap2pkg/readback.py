@@ -10,9 +10,11 @@ so a file name cannot rewrite the terminal or fake a line of the report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -29,6 +31,7 @@ from tap2pkg.errors import AppFileError, Tap2pkgError
 from tap2pkg.limits import (
     MAX_APPFILE_BYTES,
     MAX_CONTROL_BYTES,
+    MAX_DECOMPRESSED_BYTES,
     MAX_PACKAGE_BYTES,
     MAX_PACKAGE_FILES,
 )
@@ -111,12 +114,18 @@ def _entry_type(member: tarfile.TarInfo) -> str:
     return "file" if member.isfile() else "other"
 
 
+@contextlib.contextmanager
 def _tar_stream(stream: IO[bytes], member_name: str, size: int, offset: int,
-                limit: int | None = None) -> tarfile.TarFile:
+                limit: int = MAX_DECOMPRESSED_BYTES) -> Iterator[tarfile.TarFile]:
+    """A .deb's tar member, read as a stream within ``limit`` decompressed bytes (the
+    zstd tool, when it is one, is stopped on the way out)."""
     compression = member_name.rpartition(".")[2] if "." in member_name else ""
-    bounded = (BoundedStream(Window(stream, offset, size), compression, limit)
-               if limit else BoundedStream(Window(stream, offset, size), compression))
-    return tarfile.open(fileobj=cast(IO[bytes], bounded), mode="r|")
+    bounded = BoundedStream(Window(stream, offset, size), compression, limit)
+    try:
+        with tarfile.open(fileobj=cast(IO[bytes], bounded), mode="r|") as archive:
+            yield archive
+    finally:
+        bounded.close()
 
 
 def _deb_control(stream: IO[bytes], name: str, size: int, offset: int

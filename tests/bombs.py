@@ -102,18 +102,28 @@ def deb(data_name: str, data: bytes, control: bytes = CONTROL) -> bytes:
 
 def run_bounded(argv: list[str], memory: int, seconds: float
                 ) -> tuple[subprocess.CompletedProcess[str], int]:
-    """Run a Python command with its address space limited to ``memory`` bytes; the
-    process's exit, and its peak resident size in bytes (from getrusage)."""
+    """Run `tap2pkg ARGV` with its address space limited to ``memory`` bytes; the
+    process's exit, and its peak resident size in bytes."""
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-    code = ("import resource, sys\nfrom tap2pkg.cli import tap2pkg_main\ncode = "
-            "tap2pkg_main(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_SELF)"
-            ".ru_maxrss * 1024)\nsys.exit(code)")
+    code = ("import sys\nfrom tap2pkg.cli import tap2pkg_main\nfrom tests.bombs import "
+            "peak_memory\ncode = tap2pkg_main(sys.argv[1:])\nprint(peak_memory())\n"
+            "sys.exit(code)")
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
-                          text=True, timeout=seconds, preexec_fn=limit, check=False)
+                          text=True, timeout=seconds, preexec_fn=limit, check=False,
+                          cwd=Path(__file__).resolve().parent.parent)
     peak = int(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else 0
     return proc, peak
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory in bytes (VmHWM: unlike getrusage's
+    ru_maxrss, it does not carry over what the parent held before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def patch_rpm_header(rpm: bytes, entries: int | None = None, size: int | None = None

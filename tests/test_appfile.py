@@ -873,7 +873,8 @@ def test_tas_dangling_deref_from_twisted_bug(tmp_path: Path) -> None:
     info = load_text(tmp_path, "bug.tas", source)
     assert info.warnings[-1] == (
         "line 2: Deref(9) has no matching Ref: Twisted 22.4 (Debian 12's python3-twisted) "
-        "cannot load this file, Twisted >= 24 can; tap2pkg cannot see the value"
+        "cannot load this file, Twisted >= 24 can (given --uid and --gid, as the "
+        "package's service does)"
     )
 
 

@@ -297,5 +297,6 @@ def test_dangling_deref_written_by_twisted_22(tmp_path: Path) -> None:
     assert info.app_name == "plain"
     assert info.warnings == (
         "line 11: Deref(2) has no matching Ref: Twisted 22.4 (Debian 12's python3-twisted) "
-        "cannot load this file, Twisted >= 24 can; tap2pkg cannot see the value",
+        "cannot load this file, Twisted >= 24 can (given --uid and --gid, as the "
+        "package's service does)",
     )

@@ -21,6 +21,7 @@ import pytest
 
 from tap2pkg.appfile import load
 from tap2pkg.errors import AppFileError
+from tests.bombs import peak_memory
 from tests.conftest import FIXTURES
 
 SECONDS = float(os.environ.get("TAP2PKG_FUZZ_SECONDS", "12"))
@@ -86,7 +87,7 @@ def fuzz(suffix: str, seconds: float, target: Path) -> dict[str, object]:
         took = time.monotonic() - started
         if took > slowest:
             slowest, slowest_input = took, data
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_memory()
     return {"runs": runs, "refused": refused, "slowest": slowest,
             "slowest_input": slowest_input[:200].hex(), "peak": peak}
 

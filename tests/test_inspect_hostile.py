@@ -9,7 +9,9 @@ import io
 import json
 import os
 import struct
+import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,11 +54,32 @@ def refused_in_one_line(path: Path, *needles: str) -> int:
     return peak
 
 
-@pytest.mark.parametrize("compression", ["xz", "gz"])
+def zstd_zeros(prefix: bytes, mib: int) -> bytes:
+    """prefix + ``mib`` MiB of zeros through the zstd tool (about a second a GiB)."""
+    require_tool("zstd")
+    zstd = subprocess.Popen(["zstd", "-q", "-1", "-c"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    assert zstd.stdin is not None and zstd.stdout is not None
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(zstd.stdout.read()))  # type: ignore[union-attr]
+    reader.start()
+    zstd.stdin.write(prefix)
+    for _ in range(mib):
+        zstd.stdin.write(b"\0" * MIB)
+    zstd.stdin.close()
+    reader.join()
+    zstd.stdout.close()
+    assert zstd.wait() == 0
+    return out[0]
+
+
+@pytest.mark.parametrize("compression", ["xz", "gz", "zst"])
 def test_deb_data_tar_bomb(tmp_path: Path, compression: str) -> None:
-    """data.tar.xz of 900 KB that expands to 4 GiB (one file of zeros)."""
+    """data.tar.xz of 900 KB that expands to 4 GiB (one file of zeros); gzip likewise;
+    zstd (which tap2pkg reads with the zstd tool) with 512 MiB."""
     member = tar_header("./usr/share/zeros", 4 * GIB)
-    data = xz_zeros(member, 4096) if compression == "xz" else gzip_zeros(member, 4096)
+    make = {"xz": xz_zeros, "gz": gzip_zeros}.get(compression)
+    data = make(member, 4096) if make else zstd_zeros(member, 512)
     assert len(data) < 5 * MIB
     path = write(tmp_path / "bomb.deb", deb(f"data.tar.{compression}", data))
     refused_in_one_line(path, f"expands to more than {MAX_DECOMPRESSED_BYTES // MIB} MiB")

@@ -238,13 +238,19 @@ class StandIns:
 
     def warnings(self) -> tuple[str, ...]:
         """One line per foreign module: the package must provide it."""
+        def short(name: str) -> str:  # names are the file's: keep the line a line
+            return name if len(name) <= 60 else name[:57] + "..."
+
         lines = []
-        for module, names in sorted(self.foreign.items()):
-            used = ", ".join(list(names)[:5]) + (", ..." if len(names) > 5 else "")
+        for module, names in sorted(self.foreign.items())[:20]:
+            used = ", ".join(short(n) for n in list(names)[:5])
+            used += ", ..." if len(names) > 5 else ""
             lines.append(
-                f"the file uses {used} from {module}, which is not part of Twisted: the "
-                "service needs that module installed (--include, --bundle or --depends)"
+                f"the file uses {used} from {short(module)}, which is not part of Twisted: "
+                "the service needs that module installed (--include, --bundle or --depends)"
             )
+        if len(self.foreign) > 20:
+            lines.append(f"... and {len(self.foreign) - 20} more modules from outside Twisted")
         return tuple(lines)
 
 

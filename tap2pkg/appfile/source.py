@@ -130,8 +130,8 @@ class Converter:
         line = min(self.dangling.values())
         return (
             f"line {line}: {numbers} has no matching Ref: Twisted 22.4 (Debian 12's "
-            "python3-twisted) cannot load this file, Twisted >= 24 can; "
-            "tap2pkg cannot see the value",
+            "python3-twisted) cannot load this file, Twisted >= 24 can (given --uid and "
+            "--gid, as the package's service does)",
         )
 
     def collect_refs(self, tree: ast.AST) -> None:
