@@ -17,8 +17,23 @@ from pathlib import Path
 
 import pytest
 
+from tap2pkg.backends import rpm
+from tap2pkg.backends.rpm.specfile import render_spec
+from tap2pkg.errors import UsageError
+from tap2pkg.model import AppInfo, AppKind
+from tap2pkg.spec import Options, resolve
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER
 from tests.rpm_helpers import tap2rpm
+from tests.test_spec_injection import (
+    NAMES,
+    QUERY,
+    SENTINEL,
+    SEP,
+    expected_fields,
+    mixed_case,
+    parts_of,
+    payloads,
+)
 
 pytestmark = pytest.mark.slow
 WORK = "/root/tap2pkg-rpm-test"
@@ -96,5 +111,47 @@ def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Pat
             assert owner.strip() == "twisted-echo:twisted-echo"
             assert chroot(root, "rpm", "-e", "--define", "__transaction_unshare %{nil}",
                           "twisted-echo").returncode == 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_no_name_is_acted_on_by_rpm_4_20() -> None:
+    """issue 10 item 1 under rpm 4.20: every section and directive name, mixed case, at
+    the start of a description line, after blanks, pre-escaped, inside a line and where
+    folding would break, and in the summary and maintainer: refused with one line, or
+    read as text by Debian 13's rpmspec."""
+    root = debian13_root()
+    app = AppInfo(kind=AppKind.PYTHON, filename="echo.tac", content=b"application = None\n")
+    work = root / WORK.lstrip("/")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sentinel = root / str(SENTINEL).lstrip("/")
+    baseline: list[str] = []
+    try:
+        for number, name in enumerate(("harmless", *NAMES)):
+            odd = mixed_case(name, [(i + number) % 2 == 0 for i in range(len(name))])
+            for value in payloads(odd):
+                try:
+                    spec = resolve(Options(
+                        tapfile=FIXTURES / "echo.tac", maintainer=f"Ann {odd} <a@example.org>",
+                        description=f"{odd} %(touch x)", long_description=value),
+                        app, rpm.CONVENTIONS)
+                    text = render_spec(spec)
+                except UsageError as exc:
+                    refused = str(exc)
+                else:
+                    refused = ""
+                if refused:
+                    assert refused.startswith("--long_description: line "), refused
+                    continue
+                (work / "x.spec").write_text(text, encoding="utf-8")
+                parsed = chroot(root, "rpmspec", "-P", f"{WORK}/x.spec")
+                assert parsed.returncode == 0, f"{value!r}: {parsed.stderr}"
+                assert not sentinel.exists(), value
+                baseline = baseline or parts_of(parsed.stdout)
+                assert parts_of(parsed.stdout) == baseline, value
+                queried = chroot(root, "rpmspec", "-q", "--srpm", "--qf", QUERY,
+                                 f"{WORK}/x.spec")
+                assert queried.stdout.split(SEP) == expected_fields(spec), value
     finally:
         shutil.rmtree(work, ignore_errors=True)
