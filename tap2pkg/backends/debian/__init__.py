@@ -16,7 +16,7 @@ CONVENTIONS = Conventions(
     init_systems=("systemd", "sysv"),
     user_prefix="_",  # Debian Policy 9.2.1: new system user names start with "_"
     check_name=validate.deb_name,
-    check_version=validate.deb_version,
+    check_version=validate.deb_package_version,
     check_maintainer=validate.maintainer,
     check_dependency=validate.deb_dependency,
 )
