@@ -204,7 +204,7 @@ def _check_options(fmt: str, params: dict[str, Any]) -> None:
 
     if fmt == "deb" and params["maintainer"] is None:
         # As the original tap2deb's option parser did, before it read anything.
-        raise UsageError("maintainer must be specified.")
+        raise UsageError("maintainer must be specified.", key="--maintainer")
     if params["appfile"] is not None and params["tapfile"] is not None:
         raise UsageError("give the application file once: as --tapfile or as an argument")
     if params["unsigned"] and params["sign"]:
@@ -325,9 +325,15 @@ def inspect(target: Path, kind: str | None, as_json: bool) -> None:
     fields, conffiles, files with modes and owners, scripts, and the application inside).
     Nothing is run."""
     if target.suffix in (".deb", ".rpm"):
+        from tap2pkg.errors import UsageError  # noqa: PLC0415
         from tap2pkg.readback import read_package  # noqa: PLC0415
 
-        fields: dict[str, Any] = read_package(target)
+        try:
+            fields: dict[str, Any] = read_package(target)
+        except UsageError:
+            raise
+        except Tap2pkgError as exc:  # missing, unreadable or not a package: bad input
+            raise UsageError(str(exc)) from None
     else:
         from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
 
@@ -386,7 +392,8 @@ def targets(as_json: bool) -> None:
               help="Where to write the AOT source; - for stdout [default: APPFILE with "
                    "the extension .tas, beside it]")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def convert(appfile: Path, out: Path | None, quiet: bool, force: bool) -> None:
     """Convert an XML application file (.tax, Twisted's marmalade, which twistd has not
     read since Twisted 9.0) into AOT source (.tas), which current twistd runs with
     --source.  Nothing in the file is imported or run."""
@@ -404,26 +411,51 @@ def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
     target = out if out is not None else appfile.with_name(info.filename)
     if target.resolve() == appfile.resolve():
         raise UsageError(f"{target} is the application file itself", key="--output")
+    if (target.exists() or target.is_symlink()) and not force:
+        raise UsageError(f"{target} exists; pass --force to replace it", key="--output")
     write_converted(info, target)
     if not quiet:
         click.echo(str(target))
 
 
+def _wants_json(args: list[str]) -> bool:
+    """--json among the options (or a prefix of it, as PrefixCommand accepts)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return any(len(a) >= 3 and "--json".startswith(a) for a in options)
+
+
+def _click_key(exc: click.ClickException) -> str | None:
+    param = getattr(exc, "param", None)
+    if isinstance(param, click.Option):
+        return param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
+    if isinstance(param, click.Parameter):
+        return (param.human_readable_name or "").upper() or None
+    option = getattr(exc, "option_name", None)
+    return option if isinstance(option, str) else None
+
+
+def _fail(prog: str, message: str, code: int, key: str | None, as_json: bool) -> int:
+    """One line on stderr; with --json, also {"error", "exit", "key"} on stdout."""
+    click.echo(f"{prog}: error: {message}", err=True)
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit": code, "key": key}, indent=2))
+    return code
+
+
 def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-        return 2
+        return _fail(prog, exc.format_message(), 2, _click_key(exc), as_json)
     except click.exceptions.Abort:
         click.echo(f"{prog}: aborted", err=True)
         return 1
     except Tap2pkgError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
-        return exc.exit_code
+        return _fail(prog, str(exc), exc.exit_code, getattr(exc, "key", None), as_json)
     except KeyboardInterrupt:
         return 130
     return 0

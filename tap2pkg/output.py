@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tap2pkg.errors import BuildError
+from tap2pkg.errors import UsageError
 from tap2pkg.tree import edited_files
 
 WORK_PREFIX = ".tap2pkg-work-"
@@ -22,11 +22,12 @@ def prepare_outdir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BuildError(f"cannot create output directory {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot create output directory {path}: {exc.strerror}",
+                         "--output-dir") from exc
     if not path.is_dir():
-        raise BuildError(f"output directory {path} is not a directory")
+        raise UsageError(f"output directory {path} is not a directory", "--output-dir")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise BuildError(f"output directory {path} is not writable")
+        raise UsageError(f"output directory {path} is not writable", "--output-dir")
     return path
 
 
@@ -58,7 +59,8 @@ def workspace(outdir: Path) -> Iterator[Path]:
     try:
         work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=outdir))
     except OSError as exc:
-        raise BuildError(f"cannot write to output directory {outdir}: {exc.strerror}") from exc
+        raise UsageError(f"cannot write to output directory {outdir}: {exc.strerror}",
+                         "--output-dir") from exc
     try:
         yield work
     finally:
@@ -80,7 +82,7 @@ def check_tree(dest: Path, *, force: bool) -> bool:
         shown = ", ".join(edited[:8]) + (", ..." if len(edited) > 8 else "")
         what = f"{dest} was edited by hand ({shown})"
     if not force:
-        raise BuildError(f"{what}; rebuild it yourself, or pass --force to regenerate it "
+        raise UsageError(f"{what}; rebuild it yourself, or pass --force to regenerate it "
                          "(the edited tree is then moved aside)")
     return True
 

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from tap2pkg.errors import BuildError
+from tap2pkg.errors import UsageError
 from tap2pkg.tree import SourceTree
 
 TOPDIR = "rpmbuild"
@@ -59,7 +59,7 @@ def check(topdir: Path, name: str, tree: SourceTree, *, force: bool) -> list[str
     edited = edited_files(topdir, name, tree)
     if edited and not force:
         shown = ", ".join(edited[:8]) + (", ..." if len(edited) > 8 else "")
-        raise BuildError(
+        raise UsageError(  # bad input (exit 2), as for the Debian tree
             f"{topdir} holds files of {name} edited by hand ({shown}); rebuild them with "
             f"rpmbuild -ba, or pass --force to regenerate them (the edited files are then "
             "moved aside)"
