@@ -183,7 +183,7 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
 
     artifacts = _build(fmt, spec, params)
     if params["lint"]:
-        _lint(fmt, spec, artifacts, verbose=params["verbose"])
+        _lint(fmt, spec, artifacts, params["output_dir"], verbose=params["verbose"])
     if artifacts.backup is not None:
         _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
     if params["as_json"]:
@@ -232,18 +232,19 @@ def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
         check(converted, AppKind.SOURCE, twistd)
 
 
-def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, *, verbose: bool) -> None:
+def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, outdir: Path, *,
+          verbose: bool) -> None:
     from tap2pkg import lintgate  # noqa: PLC0415
 
-    paths = artifacts.paths()
+    files = [p for p in artifacts.paths() if p.is_file()]
     if fmt == "deb":
-        debs = [p for p in paths if p.suffix == ".deb"]
-        dscs = [p for p in paths if p.suffix == ".dsc"]
-        lintgate.lint_deb(debs[0], dscs[0], verbose=verbose)
+        changes = next(p for p in files if p.suffix == ".changes")
+        lintgate.lint_deb(changes, files, outdir, verbose=verbose)
     else:
-        spec_file = next(p for p in paths if p.suffix == ".spec")
+        spec_file = next(p for p in files if p.suffix == ".spec")
         config = spec_file.with_name(f"{spec.name}.rpmlint.toml")
-        lintgate.lint_rpm(config, [p for p in paths if p.suffix == ".rpm"], verbose=verbose)
+        lintgate.lint_rpm(config, [p for p in files if p.suffix == ".rpm"], outdir,
+                          verbose=verbose)
 
 
 def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
