@@ -379,12 +379,16 @@ def targets(as_json: bool) -> None:
 
     defaults = {default_target(family).name for family in ("deb", "rpm")}
     if as_json:
-        click.echo(json.dumps([asdict(t) for t in TARGETS.values()], indent=2))
+        click.echo(json.dumps([{**asdict(t), "default": t.name in defaults}
+                               for t in TARGETS.values()], indent=2))
         return
+    click.echo(f"  {'target':<20} {'kind':<4} {'python':<6} {'twisted':<7} {'users':<8} "
+               f"{'lint':<14} verified")
     for t in TARGETS.values():
         mark = "*" if t.name in defaults else " "
-        click.echo(f"{mark} {t.name:<20} {t.family:<4} python {t.python:<5} "
-                   f"twisted {t.twisted_version:<6} {t.verified}")
+        click.echo(f"{mark} {t.name:<20} {t.family:<4} {t.python:<6} {t.twisted_version:<7} "
+                   f"{t.user_creation:<8} {t.lint:<14} {t.verified}")
+    click.echo("* the default for its kind on this machine (--target overrides)")
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)
