@@ -5,8 +5,9 @@ dput and reprepro take them as they take dpkg-buildpackage's.
 Written here rather than by dpkg's generators: those are two perl start-ups (about 0.6 s
 measured, more than the rest of a build), and dpkg-genbuildinfo stamps the wall-clock time
 and the host's whole essential set.  Here the .buildinfo records what really made the
-files (dpkg-deb, from the dpkg named with its version) and the build date is the
-changelog's (SOURCE_DATE_EPOCH when set), so two builds give the same bytes."""
+files (dpkg-deb, from the dpkg named with its version, read from dpkg-deb --version) and
+the build date is the changelog's (SOURCE_DATE_EPOCH when set), so two builds give the
+same bytes."""
 
 from __future__ import annotations
 
@@ -65,15 +66,20 @@ def _changelog_entry(tree: SourceTree) -> tuple[dict[str, str], list[str], str]:
     return match.groupdict(), [lines[0], "", *body], author
 
 
-def build_architecture(*, verbose: bool = False) -> str:
-    return run_tool(["dpkg", "--print-architecture"], verbose=verbose,
-                    hint="dpkg").stdout.strip()
+# dpkg-deb --version: "Debian 'dpkg-deb' package archive backend version 1.21.22 (amd64)."
+_DPKG_DEB_VERSION = re.compile(r"version (?P<version>\S+) \((?P<arch>[a-z0-9-]+)\)")
 
 
-def _dpkg_version(*, verbose: bool) -> str:
-    proc = run_tool(["dpkg-query", "-W", "-f", "${Version}", "dpkg"], verbose=verbose,
-                    hint="dpkg", check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else ""
+def dpkg_deb_version(*, verbose: bool = False) -> tuple[str, str]:
+    """The version of dpkg-deb (which archived the .deb) and its architecture, which is
+    dpkg's native one (what dpkg --print-architecture says): one quick call, where
+    dpkg-query reads the whole status database (about 160 ms measured)."""
+    out = run_tool(["dpkg-deb", "--version"], verbose=verbose,
+                   hint="dpkg-deb comes with dpkg").stdout
+    match = _DPKG_DEB_VERSION.search(out.splitlines()[0] if out else "")
+    if match is None:
+        raise BuildError(f"cannot read dpkg-deb --version: {out[:80]!r}")
+    return match["version"], match["arch"]
 
 
 def upload_architecture(debs: list[Path]) -> str:
@@ -89,7 +95,7 @@ def write_buildinfo(spec: PackageSpec, dsc: Path, debs: list[Path], into: Path, 
     from tap2pkg.backends.debian.control import rfc2822_date  # noqa: PLC0415
 
     archs = sorted({p.stem.rsplit("_", 1)[-1] for p in debs})
-    dpkg = _dpkg_version(verbose=verbose)
+    dpkg, build_arch = dpkg_deb_version(verbose=verbose)
     lines = [
         "Format: 1.0",
         f"Source: {spec.name}",
@@ -97,11 +103,11 @@ def write_buildinfo(spec: PackageSpec, dsc: Path, debs: list[Path], into: Path, 
         f"Architecture: {' '.join([*archs, 'source'])}",
         f"Version: {spec.version}",
         *_checksum_fields([Checksummed.of(p) for p in [dsc, *debs]], md5_field="Checksums-Md5"),
-        f"Build-Architecture: {build_architecture(verbose=verbose)}",
+        f"Build-Architecture: {build_arch}",
         f"Build-Date: {rfc2822_date(spec.timestamp)}",
         "Installed-Build-Depends:",
         # The .deb was laid out by tap2pkg and archived by dpkg-deb: that is the toolchain.
-        f" dpkg (= {dpkg})" if dpkg else " dpkg",
+        f" dpkg (= {dpkg})",
         "Environment:",
         *(f' {k}="{os.environ[k]}"' for k in _ENVIRONMENT if k in os.environ
           and '"' not in os.environ[k] and "\n" not in os.environ[k]),
