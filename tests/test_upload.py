@@ -196,3 +196,16 @@ def test_signed_upload_verifies(gnupghome: Path, tmp_path: Path) -> None:
                           text=True, check=False, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "changes: Valid signature" in proc.stderr
+
+
+@pytest.mark.parametrize(("target", "distribution"), [("ubuntu-24.04", "noble"),
+                                                      ("ubuntu-22.04", "jammy"),
+                                                      ("debian-13", "unstable")])
+def test_distribution_is_what_the_archive_takes(target: str, distribution: str,
+                                                 tmp_path: Path) -> None:
+    """Launchpad takes only a series name; Debian's archive "unstable"."""
+    _build(tmp_path, "--target", target)
+    with next(tmp_path.glob("*.changes")).open() as f:
+        assert Changes(f)["Distribution"] == distribution
+    changelog = (tmp_path / f"{PKG}-1.0/debian/changelog").read_text()
+    assert changelog.startswith(f"{PKG} (1.0) {distribution}; urgency=medium\n")
