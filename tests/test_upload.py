@@ -209,3 +209,22 @@ def test_distribution_is_what_the_archive_takes(target: str, distribution: str,
         assert Changes(f)["Distribution"] == distribution
     changelog = (tmp_path / f"{PKG}-1.0/debian/changelog").read_text()
     assert changelog.startswith(f"{PKG} (1.0) {distribution}; urgency=medium\n")
+
+
+def test_quilt_source_rebuilds_with_dpkg_buildpackage(quilt: Path, tmp_path: Path) -> None:
+    """What a distribution's builder does with the upload: unpack the .dsc and run
+    dpkg-buildpackage; the .deb it makes has the same files, modes and owners as ours."""
+    require_tool("dpkg-buildpackage", "dh", "fakeroot")
+    unpack = _run(["dpkg-source", "-x", str(quilt / f"{PKG}_1.0-1.dsc"), str(tmp_path / "src")])
+    assert unpack.returncode == 0, unpack.stdout + unpack.stderr
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc"], cwd=tmp_path / "src",
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    def listing(deb: Path) -> list[tuple[str, ...]]:
+        out = _run(["dpkg-deb", "-c", str(deb)]).stdout
+        return sorted((f[0], f[1], f[5]) for f in (line.split() for line in out.splitlines()))
+
+    rebuilt = tmp_path / f"{PKG}_1.0-1_all.deb"
+    assert listing(rebuilt) == listing(quilt / f"{PKG}_1.0-1_all.deb")
