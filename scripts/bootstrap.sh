@@ -8,6 +8,7 @@ DEBS=(
     dpkg-dev debhelper fakeroot lintian   # Debian source packages, dh, lint
     rpm rpmlint                           # rpmbuild, rpmlint, rpmsign
     gnupg                                 # --sign
+    dput reprepro                         # tests: the upload set is accepted
     python3-twisted                       # twistd3: --check, fixtures, end-to-end tests
     debootstrap                           # the lifecycle tests' Debian root
     python3-venv python3-pip ca-certificates

@@ -189,7 +189,7 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
 
     artifacts = _build(fmt, spec, params)
     if params["lint"]:
-        _lint(fmt, spec, artifacts, verbose=params["verbose"])
+        _lint(fmt, spec, artifacts, params["output_dir"], verbose=params["verbose"])
     if artifacts.backup is not None:
         _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
     if params["as_json"]:
@@ -219,7 +219,7 @@ def _check_options(fmt: str, params: dict[str, Any]) -> None:
                 utf8(str(item), _OPTION_NAMES.get(name, f"--{name.replace('_', '-')}"))
     if fmt == "deb" and params["maintainer"] is None:
         # As the original tap2deb's option parser did, before it read anything.
-        raise UsageError("maintainer must be specified.")
+        raise UsageError("maintainer must be specified.", key="--maintainer")
     if params["appfile"] is not None and params["tapfile"] is not None:
         raise UsageError("give the application file once: as --tapfile or as an argument")
     if params["unsigned"] and params["sign"]:
@@ -247,18 +247,19 @@ def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
         check(converted, AppKind.SOURCE, twistd)
 
 
-def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, *, verbose: bool) -> None:
+def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, outdir: Path, *,
+          verbose: bool) -> None:
     from tap2pkg import lintgate  # noqa: PLC0415
 
-    paths = artifacts.paths()
+    files = [p for p in artifacts.paths() if p.is_file()]
     if fmt == "deb":
-        debs = [p for p in paths if p.suffix == ".deb"]
-        dscs = [p for p in paths if p.suffix == ".dsc"]
-        lintgate.lint_deb(debs[0], dscs[0], verbose=verbose)
+        changes = next(p for p in files if p.suffix == ".changes")
+        lintgate.lint_deb(changes, files, outdir, verbose=verbose)
     else:
-        spec_file = next(p for p in paths if p.suffix == ".spec")
+        spec_file = next(p for p in files if p.suffix == ".spec")
         config = spec_file.with_name(f"{spec.name}.rpmlint.toml")
-        lintgate.lint_rpm(config, [p for p in paths if p.suffix == ".rpm"], verbose=verbose)
+        lintgate.lint_rpm(config, [p for p in files if p.suffix == ".rpm"], outdir,
+                          verbose=verbose)
 
 
 def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
@@ -341,9 +342,15 @@ def inspect(target: Path, kind: str | None, as_json: bool) -> None:
     fields, conffiles, files with modes and owners, scripts, and the application inside).
     Nothing is run."""
     if target.suffix in (".deb", ".rpm"):
+        from tap2pkg.errors import UsageError  # noqa: PLC0415
         from tap2pkg.readback import read_package  # noqa: PLC0415
 
-        fields: dict[str, Any] = read_package(target)
+        try:
+            fields: dict[str, Any] = read_package(target)
+        except UsageError:
+            raise
+        except Tap2pkgError as exc:  # missing, unreadable or not a package: bad input
+            raise UsageError(str(exc)) from None
     else:
         from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
         from tap2pkg.readback import app_report, shown_report  # noqa: PLC0415
@@ -380,12 +387,16 @@ def targets(as_json: bool) -> None:
 
     defaults = {default_target(family).name for family in ("deb", "rpm")}
     if as_json:
-        click.echo(json.dumps([asdict(t) for t in TARGETS.values()], indent=2))
+        click.echo(json.dumps([{**asdict(t), "default": t.name in defaults}
+                               for t in TARGETS.values()], indent=2))
         return
+    click.echo(f"  {'target':<20} {'kind':<4} {'python':<6} {'twisted':<7} {'users':<8} "
+               f"{'lint':<14} verified")
     for t in TARGETS.values():
         mark = "*" if t.name in defaults else " "
-        click.echo(f"{mark} {t.name:<20} {t.family:<4} python {t.python:<5} "
-                   f"twisted {t.twisted_version:<6} {t.verified}")
+        click.echo(f"{mark} {t.name:<20} {t.family:<4} {t.python:<6} {t.twisted_version:<7} "
+                   f"{t.user_creation:<8} {t.lint:<14} {t.verified}")
+    click.echo("* the default for its kind on this machine (--target overrides)")
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)
@@ -394,7 +405,8 @@ def targets(as_json: bool) -> None:
               help="Where to write the AOT source; - for stdout [default: APPFILE with "
                    "the extension .tas, beside it]")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def convert(appfile: Path, out: Path | None, quiet: bool, force: bool) -> None:
     """Convert an XML application file (.tax, Twisted's marmalade, which twistd has not
     read since Twisted 9.0) into AOT source (.tas), which current twistd runs with
     --source.  Nothing in the file is imported or run."""
@@ -412,13 +424,32 @@ def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
     target = out if out is not None else appfile.with_name(info.filename)
     if target.resolve() == appfile.resolve():
         raise UsageError(f"{target} is the application file itself", key="--output")
+    if (target.exists() or target.is_symlink()) and not force:
+        raise UsageError(f"{target} exists; pass --force to replace it", key="--output")
     write_converted(info, target)
     if not quiet:
         click.echo(str(target))
 
 
+def _wants_json(args: list[str]) -> bool:
+    """--json among the options (or a prefix of it, as PrefixCommand accepts)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return any(len(a) >= 3 and "--json".startswith(a) for a in options)
+
+
+def _click_key(exc: click.ClickException) -> str | None:
+    param = getattr(exc, "param", None)
+    if isinstance(param, click.Option):
+        return param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0]
+    if isinstance(param, click.Parameter):
+        return (param.human_readable_name or "").upper() or None
+    option = getattr(exc, "option_name", None)
+    return option if isinstance(option, str) else None
+
+
 def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -434,9 +465,21 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         # File names and values in messages come from elsewhere: no terminal escapes, and
         # one line, except a failed tool's output tail.
         keep = "\\\n" if isinstance(exc, BuildError) else "\\"
-        click.echo(f"{prog}: {printable(message, keep)}", err=True)
+        shown = printable(message, keep)
+        click.echo(f"{prog}: {shown}", err=True)
+        if as_json:  # --json: the error as a JSON object on stdout too
+            click.echo(json.dumps({"error": shown.removeprefix("error: "), "exit": code,
+                                   "key": _error_key(exc)}, indent=2))
         return code
     return 0
+
+
+def _error_key(exc: BaseException) -> str | None:
+    """The option or argument an error is about, for --json."""
+    if isinstance(exc, click.ClickException):
+        return _click_key(exc)
+    key = getattr(exc, "key", None)
+    return key if isinstance(key, str) else None
 
 
 def _failure(exc: BaseException) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tap2pkg import outdir as safe
-from tap2pkg.errors import BuildError
+from tap2pkg.errors import BuildError, UsageError
 from tap2pkg.tree import MANIFEST
 
 WORK_PREFIX = ".tap2pkg-work-"
@@ -30,11 +30,12 @@ def prepare_outdir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BuildError(f"cannot create output directory {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot create output directory {path}: {exc.strerror}",
+                         "--output-dir") from exc
     if not path.is_dir():
-        raise BuildError(f"output directory {path} is not a directory")
+        raise UsageError(f"output directory {path} is not a directory", "--output-dir")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise BuildError(f"output directory {path} is not writable")
+        raise UsageError(f"output directory {path} is not writable", "--output-dir")
     return path
 
 
@@ -100,7 +101,8 @@ def workspace(outdir: Path) -> Iterator[Path]:
     try:
         work, lock = _locked_workspace(outdir)
     except OSError as exc:
-        raise BuildError(f"cannot write to output directory {outdir}: {exc.strerror}") from exc
+        raise UsageError(f"cannot write to output directory {outdir}: {exc.strerror}",
+                         "--output-dir") from exc
     try:
         yield work
     finally:
@@ -155,7 +157,7 @@ def check_tree(dest: Path, *, force: bool) -> bool:
         shown = ", ".join(edited[:8]) + (", ..." if len(edited) > 8 else "")
         what = f"{dest} was edited by hand ({shown})"
     if not force:
-        raise BuildError(f"{what}; rebuild it yourself, or pass --force to regenerate it "
+        raise UsageError(f"{what}; rebuild it yourself, or pass --force to regenerate it "
                          "(the edited tree is then moved aside)")
     return True
 

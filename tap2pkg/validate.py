@@ -125,6 +125,27 @@ def deb_version(value: str, key: str = "--set-version") -> str:
     return value
 
 
+# Debian Policy 5.6.12: [epoch:]upstream[-revision]; the upstream part may hold '-' only
+# when a revision follows (the last '-' splits them).  No ':' in upstream: it ends up in
+# file names (the epoch never does).
+_DEB_FULL_VERSION = re.compile(
+    r"(?:[0-9]+:)?(?:[0-9][A-Za-z0-9.+~]*|[0-9][A-Za-z0-9.+~-]*-[A-Za-z0-9.+~]+)"
+)
+
+
+def deb_package_version(value: str, key: str = "--set-version") -> str:
+    """A Debian version with an optional epoch and an optional revision: '1.0', '2:1.0',
+    '1.0-1', '2:1.0~rc1-0.1'.  A revision makes the source package non-native."""
+    if not _DEB_FULL_VERSION.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid Debian version: [EPOCH:]UPSTREAM[-REVISION], the "
+            "epoch digits, the upstream part starting with a digit, then letters, digits, "
+            "'.', '+', '~' (and '-' only before a revision), e.g. 1.0, 1.0-1, 2:1.0-1",
+            key,
+        )
+    return value
+
+
 def rpm_version(value: str, key: str = "--set-version") -> str:
     if not _RPM_VERSION.fullmatch(value):
         raise UsageError(

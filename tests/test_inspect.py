@@ -58,7 +58,7 @@ def test_inspect_refuses_a_broken_package(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "broken.deb"
     bad.write_bytes(b"!<arch>\nnot really")
-    assert tap2pkg_main(["inspect", str(bad)]) == 1
+    assert tap2pkg_main(["inspect", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "broken.deb: cannot read it as a .deb" in err
     assert "Traceback" not in err
@@ -85,6 +85,6 @@ def test_inspect_damaged_packages_fail_in_one_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     if code != 0:
-        assert code == 1
+        assert code == 2  # a damaged package is bad input
         assert len(err.strip().splitlines()) == 1
         assert f"damaged.{kind}: cannot read it" in err

@@ -373,8 +373,8 @@ def test_edited_kept_spec_rebuilds_and_is_not_overwritten(tmp_path: Path) -> Non
     rebuilt = read_rpm(built.kept / "RPMS/noarch/twisted-echo-1.0-1.noarch.rpm")
     assert "Rebuilt by hand" in rebuilt.texts("comments")[0]
     assert (built.kept / "SRPMS/twisted-echo-1.0-1.src.rpm").is_file()
-    # tap2rpm does not overwrite the edit silently...
-    assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(built.out), "-q"]) == 1
+    # tap2rpm does not overwrite the edit silently (bad input, exit 2)...
+    assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(built.out), "-q"]) == 2
     assert "Rebuilt by hand" in spec.read_text(encoding="utf-8")
     # ...and with --force moves it aside, leaving rpmbuild's own directories alone.
     assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(built.out), "-q",

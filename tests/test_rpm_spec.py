@@ -19,8 +19,7 @@ from tap2pkg.backends.rpm import keep, lint, preamble, scriptlets, source
 from tap2pkg.backends.rpm.build import render_tree
 from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import BuildError, UsageError
-from tap2pkg.model import AppInfo, AppKind, PackageSpec
-from tap2pkg.render import render
+from tap2pkg.model import PackageSpec
 from tap2pkg.services import Layout, init_script
 from tap2pkg.spec import Options, resolve
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER

@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from tap2pkg.backends.debian import INIT_PRE_DEPENDS, control, scripts, source
+from tap2pkg.backends.debian import INIT_PRE_DEPENDS, control, dsc, scripts, source
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
 from tap2pkg.run import run_tool
@@ -40,9 +40,11 @@ def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
         )
     doc = f"usr/share/doc/{name}"
     files.add(f"{doc}/copyright", tree.text("debian/copyright"))
-    # Native packages install debian/changelog as changelog.gz, compressed like gzip -9n.
+    # dh_installchangelogs: debian/changelog is changelog.gz in a native package,
+    # changelog.Debian.gz in one with an upstream, compressed like gzip -9n.
+    changelog = "changelog.gz" if dsc.is_native(spec.version) else "changelog.Debian.gz"
     files.add(
-        f"{doc}/changelog.gz",
+        f"{doc}/{changelog}",
         gzip.compress(tree["debian/changelog"].data, compresslevel=9, mtime=0),
     )
     return files

@@ -1,5 +1,6 @@
-"""Debian build lifecycle: render the source tree, write it, make the .dsc and tarball, and
-the .deb with dpkg-deb, then move everything into place at once."""
+"""Debian build lifecycle: render the source tree, write it, make the .dsc and tarball(s),
+the .deb with dpkg-deb, and the .buildinfo and .changes that upload them; sign them when
+asked; then move everything into place at once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from tap2pkg import output
 from tap2pkg.backends.debian.binary import build_deb
-from tap2pkg.backends.debian.dsc import write_source_package
+from tap2pkg.backends.debian.changes import write_buildinfo, write_changes
+from tap2pkg.backends.debian.dsc import upstream_version, write_source_package
 from tap2pkg.backends.debian.source import render_source
 from tap2pkg.model import PackageSpec
 from tap2pkg.signing import clearsign
@@ -18,35 +20,51 @@ from tap2pkg.signing import clearsign
 class DebianArtifacts:
     source_dir: Path
     dsc: Path
-    tarball: Path
+    tarballs: tuple[Path, ...]  # .tar.xz (native), or .orig.tar.xz and .debian.tar.xz
     deb: Path
+    buildinfo: Path
+    changes: Path
     backup: Path | None = None
 
     def paths(self) -> list[Path]:
-        return [self.source_dir, self.dsc, self.tarball, self.deb]
+        return [self.source_dir, self.dsc, *self.tarballs, self.deb, self.buildinfo,
+                self.changes]
 
 
 def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool = False,
           sign: str | None = None) -> DebianArtifacts:
     outdir = output.prepare_outdir(outdir)
     tree = render_source(spec)
-    upstream = spec.version.split(":", 1)[-1]
-    tree_name = f"{spec.name}-{upstream}"
+    tree_name = f"{spec.name}-{upstream_version(spec.version)}"
     dest = outdir / tree_name
     keep_old = output.check_tree(dest, force=force)
     with output.workspace(outdir) as work:
         tree.write(work / tree_name)
-        dsc, tarball = write_source_package(spec, tree, tree_name, work)
-        if sign is not None:
-            clearsign(dsc, sign, verbose=verbose)
+        dsc, tarballs = write_source_package(spec, tree, tree_name, work)
         deb_dir = work / "deb"
         deb_dir.mkdir()
         deb = build_deb(spec, tree, deb_dir, verbose=verbose)
-        # Everything is built: now move it into place.
+        deb = output.publish_file(deb, work / deb.name)
+        # As debsign does: each file is signed before the next one lists its checksum.
+        if sign is not None:
+            clearsign(dsc, sign, verbose=verbose)
+        buildinfo = write_buildinfo(spec, dsc, [deb], work, verbose=verbose)
+        if sign is not None:
+            clearsign(buildinfo, sign, verbose=verbose)
+        changes = write_changes(spec, tree, [dsc, *tarballs, deb, buildinfo], [deb], work)
+        if sign is not None:
+            clearsign(changes, sign, verbose=verbose)
+        # Everything is built: now move it into place, the .changes last (an uploader
+        # watching the directory sees it only when all it lists is there).
+        files = [dsc, *tarballs, deb, buildinfo]
+        published = [output.publish_file(f, outdir / f.name) for f in files]
+        backup = output.publish_tree(work / tree_name, dest, keep_old=keep_old, trash=work)
         return DebianArtifacts(
             source_dir=dest,
-            dsc=output.publish_file(dsc, outdir / dsc.name),
-            tarball=output.publish_file(tarball, outdir / tarball.name),
-            deb=output.publish_file(deb, outdir / deb.name),
-            backup=output.publish_tree(work / tree_name, dest, keep_old=keep_old, trash=work),
+            dsc=published[0],
+            tarballs=tuple(published[1:-2]),
+            deb=published[-2],
+            buildinfo=published[-1],
+            changes=output.publish_file(changes, outdir / changes.name),
+            backup=backup,
         )

@@ -50,7 +50,9 @@ def changelog(spec: PackageSpec) -> str:
     log.new_block(
         package=spec.name,
         version=spec.version,
-        distributions="unstable",
+        # Debian's archive takes "unstable"; Launchpad only a series name (dput refuses
+        # "unstable" for a PPA).
+        distributions=spec.target.codename if spec.target.distro == "ubuntu" else "unstable",
         urgency="medium",
         author=spec.maintainer,
         date=rfc2822_date(spec.timestamp),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tap2pkg import services
-from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, scripts
+from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, dsc, lintian, scripts
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
 from tap2pkg.services import Layout
@@ -26,13 +26,21 @@ def service_files(spec: PackageSpec) -> dict[str, tuple[str, int]]:
 
 def lintian_overrides(spec: PackageSpec) -> str | None:
     """Overrides, each with its reason; None when none is needed."""
-    if spec.summary != CONVENTIONS.summary_template.format(protocol=spec.protocol):
-        return None
-    return (
-        "# The synopsis is the original tap2deb's default wording, kept for compatibility;\n"
-        "# pass --description to choose another.\n"
-        "description-synopsis-starts-with-article\n"
-    )
+    parts = []
+    if spec.summary == CONVENTIONS.summary_template.format(protocol=spec.protocol):
+        parts.append(
+            "# The synopsis is the original tap2deb's default wording, kept for compatibility;\n"
+            "# pass --description to choose another.\n"
+            "description-synopsis-starts-with-article\n"
+        )
+    if spec.app.content.startswith(b"#!"):
+        parts.append(lintian.app_file_with_interpreter_line(spec))
+    if not dsc.is_native(spec.version):
+        parts.append(
+            "# Packaged for the user's own repository: there is no Debian ITP bug to close.\n"
+            "initial-upload-closes-no-bugs\n"
+        )
+    return "".join(parts) or None
 
 
 def depends(spec: PackageSpec) -> list[str]:
@@ -65,7 +73,11 @@ def render_source(spec: PackageSpec) -> SourceTree:
             license_text=license_lines,
         ),
     )
-    tree.add("debian/source/format", "3.0 (native)\n")
+    tree.add("debian/source/format", f"{dsc.source_format(spec.version)}\n")
+    tree.add("debian/source/options", dsc.SOURCE_OPTIONS)
+    source_overrides = lintian.source_overrides(spec)
+    if source_overrides is not None:
+        tree.add("debian/source/lintian-overrides", source_overrides)
     for suffix, (text, mode) in service_files(spec).items():
         tree.add(f"debian/{name}.{suffix}", text, mode)
     installed = [spec.app_filename]

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from tap2pkg import outdir as safe
-from tap2pkg.errors import BuildError
+from tap2pkg.errors import UsageError
 from tap2pkg.output import backup_name
 from tap2pkg.tree import SourceTree
 
@@ -55,7 +55,7 @@ def check(topdir: Path, name: str, tree: SourceTree, *, force: bool) -> list[str
     edited = edited_files(topdir, name, tree)
     if edited and not force:
         shown = ", ".join(edited[:8]) + (", ..." if len(edited) > 8 else "")
-        raise BuildError(
+        raise UsageError(  # bad input (exit 2), as for the Debian tree
             f"{topdir} holds files of {name} edited by hand ({shown}); rebuild them with "
             f"rpmbuild -ba, or pass --force to regenerate them (the edited files are then "
             "moved aside)"
