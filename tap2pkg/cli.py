@@ -647,7 +647,8 @@ def convert(appfile: Path, out: Path | None, quiet: bool) -> None:
 def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
+        # Without standalone mode, click returns the code of an Exit raised by a command.
+        result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -661,7 +662,7 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def tap2deb_main(argv: Sequence[str] | None = None) -> int:
