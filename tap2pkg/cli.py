@@ -380,8 +380,8 @@ def _config_keys() -> dict[str, Any]:
 
 def _override_option(key: Any) -> click.Option:
     name = "set__" + key.name.replace("-", "_")
-    only = "" if len(key.formats) == 2 else f"({key.formats[0]} only) "
-    help_text = f"{only}{key.help}".replace("[default:", "[config, else")
+    only = "" if len(key.formats) == 2 else f" ({key.formats[0]} only)"
+    help_text = f"Set {key.name!r} for every app{only}."
     if key.kind == "boolean":
         decls = [f"--{key.name}/{key.negative}" if key.negative else f"--{key.name}", name]
         return click.Option(decls, is_flag=True, default=None, help=help_text)
@@ -463,7 +463,7 @@ def build(ctx: click.Context, /, *, config_file: Path | None, output_dir: Path, 
     if dry_run:
         _show_plan(plan, as_json)
         return
-    workers = jobs or os.cpu_count() or 1
+    workers = jobs or len(os.sched_getaffinity(0)) or 1
     code = _run_plan(plan, workers, output_dir, path, as_json=as_json, quiet=quiet)
     if code:
         raise click.exceptions.Exit(code)

@@ -94,7 +94,11 @@ def keys(commands: dict[str, click.Command]) -> dict[str, Key]:
             if name in found:
                 old = found[name]
                 if fmt not in old.formats:
-                    found[name] = Key(**{**old.__dict__, "formats": (*old.formats, fmt)})
+                    text = (param.help or "").strip()
+                    both = old.help if text == old.help or name == "tapfile" else (
+                        f"{TOOLS[old.formats[0]]}: {old.help} {TOOLS[fmt]}: {text}")
+                    found[name] = Key(**{**old.__dict__, "formats": (*old.formats, fmt),
+                                         "help": both})
                 continue
             longs = [opt for opt in param.opts if opt.startswith("--")]
             negative = next((o for o in param.secondary_opts if o.startswith("--")), "")
@@ -214,6 +218,8 @@ def _unknown(name: str, allowed: dict[str, Key]) -> str:
     guess = f"did you mean {close[0]!r}? " if close else ""
     if name in ("target", "format"):
         guess = f"did you mean {name + 's'!r} (an array)? "
+    elif name.replace("-", "_") in RUN_OPTIONS or name in ("json", "output-dir", "jobs"):
+        guess = f"{name!r} is an option of tap2pkg build, not a config key; "
     return f"unknown key {name!r}; {guess}allowed: {', '.join(sorted(allowed))}"
 
 

@@ -181,7 +181,6 @@ def run(jobs: list[Job], workers: int, root: Path,
         done: Callable[[JobReport], None] | None = None) -> list[JobReport]:
     """Run every job (workers at a time); done is called in this process as each ends.
     The reports come back in plan order."""
-    warm({job.fmt for job in jobs})
     reports: list[JobReport] = []
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
@@ -189,6 +188,7 @@ def run(jobs: list[Job], workers: int, root: Path,
             if done is not None:
                 done(reports[-1])
     else:
+        warm({job.fmt for job in jobs})
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
                                  mp_context=context) as pool:
