@@ -202,6 +202,8 @@ def check_value(key: Key, value: Any) -> str | None:  # noqa: PLR0911 - one per 
             return f"{bad[0]!r} is not one of: {', '.join(key.choices)}"
         if len(set(items)) != len(items) and key.name in ("formats", "targets"):
             return "lists a value twice"
+        if not items and key.name == "formats":
+            return "lists no format: nothing would be built"
         return None
     want_type = {"string": str, "integer": int, "boolean": bool}[key.kind]
     if not isinstance(value, want_type) or (want_type is int and isinstance(value, bool)):
@@ -378,6 +380,8 @@ def _schema_of(key: Key) -> dict[str, Any]:
         out.update(type="array", items=item)
         if key.name in ("formats", "targets"):
             out["uniqueItems"] = True
+        if key.name == "formats":
+            out["minItems"] = 1
     else:
         out["type"] = key.kind
         if key.choices:

@@ -141,6 +141,7 @@ protocl = "echo"
 [[app]]
 description = "no tapfile here"
 check = "yes"
+formats = []
 
 [packages]
 x = 1
@@ -166,6 +167,7 @@ def test_every_mistake_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         "[[app]] #1 (services/echo.tac).depends: expected an array of strings, got a string",
         "[[app]] #1 (services/echo.tac): unknown key 'protocl'; did you mean 'protocol'?",
         "[[app]] #2.check: expected true or false, got a string",
+        "[[app]] #2.formats: lists no format: nothing would be built",
         "[[app]] #2: missing key 'tapfile'",
     ]
     for start in expected:
