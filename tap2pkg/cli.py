@@ -395,6 +395,8 @@ def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Any]
     """The config keys given on the command line (paths relative to the current directory)."""
     from click.core import ParameterSource  # noqa: PLC0415
 
+    from tap2pkg import config  # noqa: PLC0415
+
     out: dict[str, Any] = {}
     for pname, value in params.items():
         if not pname.startswith("set__"):
@@ -402,10 +404,8 @@ def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Any]
         if ctx.get_parameter_source(pname) != ParameterSource.COMMANDLINE:
             continue
         key = keys[pname[5:].replace("_", "-")]
-        if key.kind == "array":
-            out[key.name] = [str(Path(v).absolute()) if key.path else v for v in value]
-        else:
-            out[key.name] = str(Path(value).absolute()) if key.path else value
+        value = list(value) if key.kind == "array" else value  # noqa: PLW2901
+        out[key.name] = config.absolute(key, value, Path.cwd())
     return out
 
 

@@ -40,6 +40,9 @@ MAX_JOBS = 1000
 # fixes them per job (the output directory is <output-dir>/<target>/<format>; the target
 # comes from `targets`).
 RUN_OPTIONS = {"quiet", "verbose", "as_json", "output_dir", "target", "version", "help"}
+# String options whose values may be paths (a pip requirement or a project directory/wheel):
+# those that look like paths are taken relative to the config file as well.
+PATH_LIKE = {"bundle"}
 
 
 class ConfigError(UsageError):
@@ -61,6 +64,7 @@ class Key:
     option: str = ""  # "--set-version"; "" for formats and targets
     negative: str = ""  # a flag's "--no-..." spelling, if it has one
     path: bool = False  # a file path: relative to the config file
+    path_like: bool = False  # some values are paths (those that look like one)
     choices: tuple[str, ...] = ()
     item_kind: str = "string"  # for arrays
 
@@ -114,6 +118,7 @@ def keys(commands: dict[str, click.Command]) -> dict[str, Key]:
                 name=name, kind=kind, formats=(fmt,), help=(param.help or "").strip(),
                 option=longs[0] if longs else param.opts[0], negative=negative,
                 path=is_path, choices=tuple(str(c) for c in choices), item_kind=item,
+                path_like=name in PATH_LIKE,
             )
     found["formats"] = Key("formats", "array", FORMATS, "Formats to build: deb, rpm "
                            "[default: both].", choices=FORMATS)
@@ -241,12 +246,19 @@ def _check_table(table: dict[str, Any], allowed: dict[str, Key], where: str,
     return values
 
 
-def _absolute(key: Key, value: Any, base: Path) -> Any:
-    if not key.path:
-        return value
+def _looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/")) or ("/" in value and "://" not in value
+                                            and "@" not in value)
+
+
+def absolute(key: Key, value: Any, base: Path) -> Any:
+    """value with its paths made absolute from base (the config file's directory, or the
+    current directory for the command line)."""
     if isinstance(value, list):
-        return [str(base / v) for v in value]
-    return str(base / value)
+        return [absolute(key, v, base) for v in value]
+    if isinstance(value, str) and (key.path or (key.path_like and _looks_like_path(value))):
+        return str(base / value)
+    return value
 
 
 def load(path: Path, allowed: dict[str, Key]) -> Config:
@@ -290,7 +302,7 @@ def load(path: Path, allowed: dict[str, Key]) -> Config:
         if "tapfile" not in table:
             problems.append(f"{path}: {label}: missing key 'tapfile' (the application file)")
         merged = {**defaults, **values}
-        merged = {k: _absolute(allowed[k], v, base) for k, v in merged.items()}
+        merged = {k: absolute(allowed[k], v, base) for k, v in merged.items()}
         apps.append(AppConfig(label, shown if isinstance(shown, str) else label, merged))
     if problems:
         raise ConfigError(problems)

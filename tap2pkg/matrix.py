@@ -156,8 +156,11 @@ def warm(formats: set[str]) -> None:
     env = environment()
     try:
         names = env.list_templates()
-    except TypeError:  # a loader that cannot list its templates
-        names = []
+    except TypeError:  # a loader that cannot list its templates (compiled modules)
+        from tap2pkg.render import templates_dir  # noqa: PLC0415
+
+        root = templates_dir()
+        names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
     for name in names:
         env.get_template(name)
 

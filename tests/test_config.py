@@ -228,3 +228,14 @@ def test_committed_json_schema_is_current(tmp_path: Path) -> None:
         "description": app["properties"]["depends"]["description"],
         "type": "array", "items": {"type": "string"},
     }
+
+
+def test_values_that_look_like_paths_of_a_path_like_key_are_made_absolute() -> None:
+    # --bundle takes pip requirements or paths (a project directory, a wheel)
+    key = config.Key("bundle", "array", config.FORMATS, "", "--bundle", path_like=True)
+    given = ["attrs>=23", "./libs/mylib", "dist/app-1.0-py3-none-any.whl",
+             "https://example.org/x.whl", "pkg @ file:///srv/pkg"]
+    assert config.absolute(key, given, Path("/src")) == [
+        "attrs>=23", "/src/libs/mylib", "/src/dist/app-1.0-py3-none-any.whl",
+        "https://example.org/x.whl", "pkg @ file:///srv/pkg",
+    ]
