@@ -360,8 +360,8 @@ class BuildCommand(click.Command):
     """tap2pkg build: its own options, then one per config key (derived from the tap2deb
     and tap2rpm options when first needed) that overrides that key for every app."""
 
-    OWN = frozenset({"config", "output-dir", "jobs", "dry-run", "json", "quiet", "format", "target",
-           "schema", "tapfile", "formats", "targets"})
+    OWN = frozenset({"config", "output-dir", "jobs", "dry-run", "json", "quiet", "format",
+                     "target", "schema", "tapfile", "formats", "targets"})
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if not any(p.name and p.name.startswith("set__") for p in self.params):
@@ -521,6 +521,9 @@ def _run_plan(plan: list[Any], workers: int, output_dir: Path, path: Path, *, as
         elif not report.ok:
             first = (report.error or "").splitlines()[0:1]
             click.echo(f"FAIL {where} {job.app}: {''.join(first)}", file=stream)
+        if not quiet:
+            for warning in report.warnings:
+                click.echo(f"     warning: {warning}", file=stream)
         if live and finished < len(plan):
             click.echo(f"building: {finished}/{len(plan)} done, -j {workers}", nl=False,
                        file=stream)

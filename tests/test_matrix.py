@@ -106,6 +106,7 @@ def test_two_matrix_runs_into_one_directory_at_once(tmp_path: Path) -> None:
 BROKEN_APP = """
 [[app]]
 tapfile = "services/missing.tac"
+unsigned = true
 """
 
 
@@ -123,6 +124,11 @@ def test_a_failing_job_neither_stops_nor_hides_the_others(tmp_path: Path) -> Non
     assert failed["app"] == "services/missing.tac"
     assert "missing.tac" in failed["error"]
     assert failed["exit_code"] == 2
+    # warnings are kept (and shown) even when the job then fails
+    rpm_job = jobs[5]
+    assert rpm_job["format"] == "rpm"
+    assert any("--unsigned does nothing" in w for w in rpm_job["warnings"])
+    assert "     warning: --unsigned does nothing" in proc.stderr
     # the failures are also on stderr, one per job, after the progress lines
     errors = [line for line in proc.stderr.splitlines() if line.startswith("tap2pkg: error:")]
     assert len(errors) == 2
