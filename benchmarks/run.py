@@ -298,10 +298,10 @@ def bench_matrix(runs: int, work: Path, nfpm: str | None) -> tuple[list[Row], li
         if nfpm:
             configs = []
             for i, package in enumerate(packages):
-                scratch = work / f"nfpm-{fmt}-{i:02}"
+                scratch = work / f"matrix-nfpm-{fmt}-{i:02}"
                 convert = nfpm_from_deb if fmt == "deb" else nfpm_from_rpm
                 configs.append(convert(package, scratch))
-            target = work / f"nfpm-{fmt}-out"
+            target = work / f"matrix-nfpm-{fmt}-out"
             target.mkdir()
             argvs = [[nfpm, "package", "-p", fmt, "-f", str(c), "-t", str(target)]
                      for c in configs]
