@@ -380,8 +380,12 @@ def _config_keys() -> dict[str, Any]:
     return config.keys(COMMANDS)
 
 
+def _override_name(key: Any) -> str:
+    return "set__" + key.name.replace("-", "_")
+
+
 def _override_option(key: Any) -> click.Option:
-    name = "set__" + key.name.replace("-", "_")
+    name = _override_name(key)
     only = "" if len(key.formats) == 2 else f" ({key.formats[0]} only)"
     help_text = f"Set {key.name!r} for every app{only}."
     if key.kind == "boolean":
@@ -399,13 +403,12 @@ def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Any]
 
     from tap2pkg import config  # noqa: PLC0415
 
+    by_param = {_override_name(key): key for key in keys.values()}
     out: dict[str, Any] = {}
     for pname, value in params.items():
-        if not pname.startswith("set__"):
+        key = by_param.get(pname)
+        if key is None or ctx.get_parameter_source(pname) != ParameterSource.COMMANDLINE:
             continue
-        if ctx.get_parameter_source(pname) != ParameterSource.COMMANDLINE:
-            continue
-        key = keys[pname[5:].replace("_", "-")]
         value = list(value) if key.kind == "array" else value  # noqa: PLW2901
         out[key.name] = config.absolute(key, value, Path.cwd())
     return out
