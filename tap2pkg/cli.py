@@ -20,6 +20,7 @@ from tap2pkg import __version__
 from tap2pkg.errors import BuildError, Tap2pkgError
 
 if TYPE_CHECKING:
+    from tap2pkg.config import Job, Key
     from tap2pkg.model import AppInfo, Artifacts, PackageSpec
 
 EXIT_HELP = """\b
@@ -374,17 +375,17 @@ class BuildCommand(click.Command):
         return super().get_params(ctx)
 
 
-def _config_keys() -> dict[str, Any]:
+def _config_keys() -> dict[str, Key]:
     from tap2pkg import config  # noqa: PLC0415
 
     return config.keys(COMMANDS)
 
 
-def _override_name(key: Any) -> str:
+def _override_name(key: Key) -> str:
     return "set__" + key.name.replace("-", "_")
 
 
-def _override_option(key: Any) -> click.Option:
+def _override_option(key: Key) -> click.Option:
     name = _override_name(key)
     only = "" if len(key.formats) == 2 else f" ({key.formats[0]} only)"
     help_text = f"Set {key.name!r} for every app{only}."
@@ -396,7 +397,7 @@ def _override_option(key: Any) -> click.Option:
                         help=help_text)
 
 
-def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Any]
+def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Key]
                ) -> dict[str, Any]:
     """The config keys given on the command line (paths relative to the current directory)."""
     from click.core import ParameterSource  # noqa: PLC0415
@@ -474,7 +475,7 @@ def build(ctx: click.Context, /, *, config_file: Path | None, output_dir: Path, 
         raise click.exceptions.Exit(code)
 
 
-def _parse_jobs(plan: list[Any]) -> None:
+def _parse_jobs(plan: list[Job]) -> None:
     """Let each command parse its job's arguments now, so that an option value click
     refuses is reported with the others before anything is built."""
     from tap2pkg.config import ConfigError  # noqa: PLC0415
@@ -489,7 +490,7 @@ def _parse_jobs(plan: list[Any]) -> None:
         raise ConfigError(list(dict.fromkeys(problems)))
 
 
-def _show_plan(plan: list[Any], as_json: bool) -> None:
+def _show_plan(plan: list[Job], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{
             "job": job.number, "app": job.app, "format": job.fmt, "target": job.target,
@@ -501,7 +502,7 @@ def _show_plan(plan: list[Any], as_json: bool) -> None:
                    f"    {job.command_line()}")
 
 
-def _run_plan(plan: list[Any], workers: int, output_dir: Path, path: Path, *, as_json: bool,
+def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path, *, as_json: bool,
               quiet: bool) -> int:
     """Run the plan, showing a line per finished job; returns the exit code."""
     import os  # noqa: PLC0415
