@@ -534,6 +534,8 @@ def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path, *, as
             click.echo(f"building: {finished}/{len(plan)} done, -j {workers}", nl=False,
                        file=stream)
 
+    if live:
+        click.echo(f"building: 0/{len(plan)} done, -j {workers}", nl=False, file=stream)
     start = time.perf_counter()
     reports = matrix.run(plan, workers, output_dir, done)
     seconds = time.perf_counter() - start

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,39 @@ def test_lint_results_are_reported(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (job,) = json.loads(proc.stdout)["jobs"]
     assert job["lint"] == "clean"
+
+
+def _build_on_a_terminal(root: Path, env: dict[str, str]) -> str:
+    """Run tap2pkg build with its stdout on a pseudo-terminal; return what it wrote."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(command("tap2pkg", "build", "-j", "2"), cwd=root, env=env,
+                          stdout=secondary, stderr=subprocess.DEVNULL) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: the process is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(primary)
+        assert proc.wait(timeout=600) == 0
+    return b"".join(chunks).decode()
+
+
+def test_progress_is_live_on_a_terminal_and_plain_in_ci(tmp_path: Path) -> None:
+    require_tool("dpkg-deb")
+    root = project(tmp_path, APPS, formats='["deb"]')
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    shown = _build_on_a_terminal(root, env)
+    assert "building: 0/2 done" in shown
+    assert "\r\x1b[K" in shown  # the counter line is redrawn
+    assert shown.count("ok   [") == 2
+    plain = _build_on_a_terminal(root, {**env, "CI": "true"})
+    assert "\x1b" not in plain
+    assert "building:" not in plain
+    assert plain.count("ok   [") == 2
