@@ -324,6 +324,7 @@ class Job:
     args: tuple[str, ...]  # the command's arguments (the output directory included)
     outdir: Path
     options: dict[str, Any] = field(default_factory=dict)  # the merged values, as given
+    source: str = ""  # "<config file>: [[app]] #2 (services/echo.tac)": where it came from
 
     @property
     def tool(self) -> str:
@@ -374,7 +375,8 @@ def plan(config: Config, allowed: dict[str, Key], overrides: dict[str, Any],
                 args = [*_args(values, allowed, fmt), f"--target={target}",
                         f"--output-dir={outdir}", "--quiet"]
                 jobs.append(Job(len(jobs) + 1, fmt, target, app.name,
-                                str(values["tapfile"]), tuple(args), outdir, dict(values)))
+                                str(values["tapfile"]), tuple(args), outdir, dict(values),
+                                f"{config.path}: {app.label}"))
     if len(jobs) > MAX_JOBS:
         raise ConfigError([f"{config.path}: makes {len(jobs)} jobs; at most {MAX_JOBS}"])
     return jobs

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tap2pkg.config import Job
-from tap2pkg.errors import Tap2pkgError
+from tap2pkg.errors import AppFileError, Tap2pkgError, UsageError
 
 if TYPE_CHECKING:
     from tap2pkg.model import PackageSpec
@@ -128,6 +128,8 @@ def run_job(job: Job, root: Path) -> JobReport:
         report.outputs = _files(exc.artifacts.paths())
     except Tap2pkgError as exc:
         report.exit_code, report.error = exc.exit_code, str(exc)
+        if isinstance(exc, UsageError | AppFileError):  # a value in the config: say where
+            report.error = f"{job.source}: {exc}"
     except Exception as exc:  # one job's bug must not hide the others
         if hasattr(exc, "format_message"):  # click's usage errors
             report.exit_code, report.error = 2, str(exc.format_message())

@@ -239,3 +239,16 @@ def test_values_that_look_like_paths_of_a_path_like_key_are_made_absolute() -> N
         "attrs>=23", "/src/libs/mylib", "/src/dist/app-1.0-py3-none-any.whl",
         "https://example.org/x.whl", "pkg @ file:///srv/pkg",
     ]
+
+
+def test_a_value_the_pipeline_refuses_fails_its_job_naming_file_app_and_option(
+        tmp_path: Path) -> None:
+    root = project(tmp_path, '[[app]]\ntapfile = "services/echo.tac"\nmaintainer = "nobody"\n'
+                             'formats = ["deb"]\n')
+    proc = tap2pkg("build", cwd=root)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("tap2pkg: error:")]
+    assert len(errors) == 1
+    assert f"{root / 'tap2pkg.toml'}: [[app]] #1 (services/echo.tac): --maintainer:" in errors[0]
+    assert "FAIL [1/1]" in proc.stdout
