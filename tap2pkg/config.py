@@ -361,15 +361,20 @@ def default_targets() -> dict[str, str]:
 def plan(config: Config, allowed: dict[str, Key], overrides: dict[str, Any],
          output_dir: Path) -> list[Job]:
     """Every job, app by app, format by format, target by target.  overrides (from the
-    command line) win over the app's values, which win over [defaults]."""
+    command line) win over the app's values, which win over [defaults]; targets given on
+    the command line pick from the matrix (a format with none of them is left out), where
+    in the file a format with none of its targets listed builds for its default one."""
     jobs: list[Job] = []
     fallback = default_targets()
+    picked = "targets" in overrides
     for app in config.apps:
         values = {**app.values, **overrides}
         formats = values.pop("formats", list(FORMATS))
         targets = values.pop("targets", [])
         for fmt in formats:
-            mine = [t for t in targets if TARGETS[t].family == fmt] or [fallback[fmt]]
+            mine = [t for t in targets if TARGETS[t].family == fmt]
+            if not mine and not picked:
+                mine = [fallback[fmt]]
             for target in mine:
                 outdir = output_dir / target / fmt
                 args = [*_args(values, allowed, fmt), f"--target={target}",
@@ -377,6 +382,10 @@ def plan(config: Config, allowed: dict[str, Key], overrides: dict[str, Any],
                 jobs.append(Job(len(jobs) + 1, fmt, target, app.name,
                                 str(values["tapfile"]), tuple(args), outdir, dict(values),
                                 f"{config.path}: {app.label}"))
+    if not jobs:
+        raise ConfigError([f"{config.path}: no job left: none of the targets given "
+                           f"({', '.join(overrides.get('targets', []))}) is one of the "
+                           "formats built"])
     if len(jobs) > MAX_JOBS:
         raise ConfigError([f"{config.path}: makes {len(jobs)} jobs; at most {MAX_JOBS}"])
     return jobs

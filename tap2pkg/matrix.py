@@ -4,10 +4,12 @@ of the same function tap2deb and tap2rpm run, with N forked workers, and report 
 Workers are forked after the pipeline is imported and its templates compiled, so a job
 pays for neither.  Processes rather than threads: a job spends about as much CPU in Python
 (loading, rendering, hashing, compressing the source tarball) as in dpkg-deb, and threads
-would run the Python halves one at a time.  Jobs of one run write into shared output directories: each backend
-builds in its own scratch directory and renames its outputs into place (tap2pkg.output),
-and a lock per package (under <output-dir>/.tap2pkg-locks/) keeps two runs into the same
-directory from replacing the same package's files at the same time.  Nothing here prints:
+would run the Python halves one at a time.
+
+Jobs of one run write into shared output directories: each backend builds in its own
+scratch directory and renames its outputs into place (tap2pkg.output), and a lock per
+package (under <output-dir>/.tap2pkg-locks/) keeps two runs into the same directory from
+replacing the same package's files at the same time.  Nothing here prints:
 cli.py shows the reports.
 """
 

@@ -252,3 +252,12 @@ def test_a_value_the_pipeline_refuses_fails_its_job_naming_file_app_and_option(
     assert len(errors) == 1
     assert f"{root / 'tap2pkg.toml'}: [[app]] #1 (services/echo.tac): --maintainer:" in errors[0]
     assert "FAIL [1/1]" in proc.stdout
+
+
+def test_targets_on_the_command_line_pick_from_the_matrix(tmp_path: Path) -> None:
+    root = project(tmp_path, VALID)
+    jobs = plan(tap2pkg("build", "--dry-run", "--json", "--target", "el9", cwd=root))
+    assert [(j["target"], j["format"]) for j in jobs] == [("el9", "rpm"), ("el9", "rpm")]
+    proc = tap2pkg("build", "--dry-run", "--format", "deb", "--target", "el9", cwd=root)
+    assert proc.returncode == 2
+    assert "no job left" in proc.stderr
