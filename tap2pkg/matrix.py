@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tap2pkg.model import PackageSpec
 
 LOCKS = ".tap2pkg-locks"
+TEMPLATE_DIRS = {"deb": "debian", "rpm": "rpm"}  # besides service/, shared by both
 
 
 @dataclass
@@ -167,8 +168,10 @@ def warm(formats: set[str]) -> None:
 
         root = templates_dir()
         names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    wanted = ("service/", *(f"{TEMPLATE_DIRS[fmt]}/" for fmt in formats))
     for name in names:
-        env.get_template(name)
+        if name.startswith(wanted):
+            env.get_template(name)
 
 
 def _duplicates(reports: list[JobReport]) -> None:
