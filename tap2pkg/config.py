@@ -261,6 +261,14 @@ def absolute(key: Key, value: Any, base: Path) -> Any:
     return value
 
 
+def _shown(tapfile: Any) -> str:
+    """An app's tapfile as it is printed: as written, or quoted if it holds terminal
+    escapes or other unprintable characters."""
+    if not isinstance(tapfile, str):
+        return ""
+    return tapfile if tapfile.isprintable() else repr(tapfile)
+
+
 def load(path: Path, allowed: dict[str, Key]) -> Config:
     """Read and check a config file; every problem is reported at once (ConfigError)."""
     document = _parse(path)
@@ -296,14 +304,14 @@ def load(path: Path, allowed: dict[str, Key]) -> Config:
     elif not apps_table:
         problems.append(f"{path}: no [[{prefix}app]] table: nothing to build")
     for number, table in enumerate(apps_table, 1):
-        shown = table.get("tapfile")
-        label = f"[[{prefix}app]] #{number}" + (f" ({shown})" if isinstance(shown, str) else "")
+        shown = _shown(table.get("tapfile"))
+        label = f"[[{prefix}app]] #{number}" + (f" ({shown})" if shown else "")
         values = _check_table(table, allowed, f"{path}: {label}", problems)
         if "tapfile" not in table:
             problems.append(f"{path}: {label}: missing key 'tapfile' (the application file)")
         merged = {**defaults, **values}
         merged = {k: absolute(allowed[k], v, base) for k, v in merged.items()}
-        apps.append(AppConfig(label, shown if isinstance(shown, str) else label, merged))
+        apps.append(AppConfig(label, shown or label, merged))
     if problems:
         raise ConfigError(problems)
     return Config(path, tuple(apps), prefix)

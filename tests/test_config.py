@@ -261,3 +261,11 @@ def test_targets_on_the_command_line_pick_from_the_matrix(tmp_path: Path) -> Non
     proc = tap2pkg("build", "--dry-run", "--format", "deb", "--target", "el9", cwd=root)
     assert proc.returncode == 2
     assert "no job left" in proc.stderr
+
+
+def test_names_from_the_file_reach_the_terminal_without_escapes(tmp_path: Path) -> None:
+    root = project(tmp_path, '[[app]]\ntapfile = "services/\\u001b[31mred.tac"\nx = 1\n')
+    proc = tap2pkg("build", "--dry-run", cwd=root)
+    assert proc.returncode == 2
+    assert "\x1b" not in proc.stderr
+    assert "'services/\\x1b[31mred.tac'" in proc.stderr
