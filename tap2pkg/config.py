@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def _key_name(param: click.Option) -> str:
 
 def keys(commands: dict[str, click.Command]) -> dict[str, Key]:
     """The keys an app table takes, from the options of the tap2deb/tap2rpm commands
-    (format -> command); the first command's help text is kept for shared keys."""
+    (format -> command); a shared key whose help differs gets both texts."""
     found: dict[str, Key] = {
         "tapfile": Key("tapfile", "string", FORMATS, "Application file.", "--tapfile",
                        path=True),
@@ -101,8 +101,7 @@ def keys(commands: dict[str, click.Command]) -> dict[str, Key]:
                     text = (param.help or "").strip()
                     both = old.help if text == old.help or name == "tapfile" else (
                         f"{TOOLS[old.formats[0]]}: {old.help} {TOOLS[fmt]}: {text}")
-                    found[name] = Key(**{**old.__dict__, "formats": (*old.formats, fmt),
-                                         "help": both})
+                    found[name] = replace(old, formats=(*old.formats, fmt), help=both)
                 continue
             longs = [opt for opt in param.opts if opt.startswith("--")]
             negative = next((o for o in param.secondary_opts if o.startswith("--")), "")
@@ -116,7 +115,7 @@ def keys(commands: dict[str, click.Command]) -> dict[str, Key]:
                 kind, item = _kind(param.type), "string"
             found[name] = Key(
                 name=name, kind=kind, formats=(fmt,), help=(param.help or "").strip(),
-                option=longs[0] if longs else param.opts[0], negative=negative,
+                option=f"--{name}" if longs else param.opts[0], negative=negative,
                 path=is_path, choices=tuple(str(c) for c in choices), item_kind=item,
                 path_like=name in PATH_LIKE,
             )
