@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
 from tap2pkg import __version__
-from tap2pkg.errors import Tap2pkgError
+from tap2pkg.errors import BuildError, Tap2pkgError
 
 if TYPE_CHECKING:
+    from tap2pkg.config import Job, Key
     from tap2pkg.model import AppInfo, Artifacts, PackageSpec
 
 EXIT_HELP = """\b
@@ -165,33 +167,68 @@ def _warn(tool: str, message: str, quiet: bool) -> None:
         click.echo(f"{tool}: warning: {printable(message, keep=chr(92))}", err=True)
 
 
-def _make_package(fmt: str, params: dict[str, Any]) -> None:
+class JobResult(NamedTuple):
+    """What one package build made: the spec it resolved, its artifacts, and whether the
+    lint gate ran (and passed)."""
+
+    spec: PackageSpec
+    artifacts: Artifacts
+    linted: bool
+
+
+class LintError(BuildError):
+    """--lint found problems in packages that were built (and are in place)."""
+
+    def __init__(self, message: str, spec: PackageSpec, artifacts: Artifacts) -> None:
+        self.spec = spec
+        self.artifacts = artifacts
+        super().__init__(message)
+
+
+def package_job(fmt: str, params: dict[str, Any], warn: Callable[[str], None],
+                guard: Callable[[PackageSpec], AbstractContextManager[object]] | None = None,
+                ) -> JobResult:
+    """Build one package from the parsed options of tap2deb/tap2rpm; prints nothing.
+
+    Warnings go to warn as they arise (so they are not lost if a later step fails);
+    guard, if given, is held around the build of the resolved package (tap2pkg build
+    locks the package's outputs with it)."""
     from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415 - keep start-up fast
 
-    tool = "tap2deb" if fmt == "deb" else "tap2rpm"
-    quiet = params["quiet"]
     _check_options(fmt, params)
     appfile: Path | None = params["appfile"]
     tapfile = appfile or params["tapfile"] or Path("twistd.tap")
     kind = parse_kind(params["kind"]) if params["kind"] else None
     if params["unsigned"] and fmt == "rpm":
-        _warn(tool, "--unsigned does nothing: tap2rpm signs only when given --sign", quiet)
+        warn("--unsigned does nothing: tap2rpm signs only when given --sign")
 
     app = load(tapfile, kind)
     for warning in app.warnings:
-        _warn(tool, warning, quiet)
+        warn(warning)
     spec = _resolve(fmt, tapfile, app, params)
     if fmt == "deb" and spec.init_systems == ("sysv",):
-        _warn(tool, "a .deb with an init script but no systemd unit draws a lintian warning "
-                    "(missing-systemd-service-for-init.d-script)", quiet)
+        warn("a .deb with an init script but no systemd unit draws a lintian warning "
+             "(missing-systemd-service-for-init.d-script)")
     if params["check"]:
         _check(tapfile, app, spec.twistd)
 
-    artifacts = _build(fmt, spec, params)
-    if params["lint"]:
-        _lint(fmt, spec, artifacts, params["output_dir"], verbose=params["verbose"])
+    with guard(spec) if guard is not None else nullcontext():
+        artifacts = _build(fmt, spec, params)
     if artifacts.backup is not None:
-        _warn(tool, f"the edited source tree was moved to {artifacts.backup}", quiet)
+        warn(f"the edited source tree was moved to {artifacts.backup}")
+    if params["lint"]:
+        try:
+            _lint(fmt, spec, artifacts, params["output_dir"], verbose=params["verbose"])
+        except BuildError as exc:
+            raise LintError(str(exc), spec, artifacts) from exc
+    return JobResult(spec, artifacts, linted=params["lint"])
+
+
+def _make_package(fmt: str, params: dict[str, Any]) -> None:
+    tool = "tap2deb" if fmt == "deb" else "tap2rpm"
+    quiet = params["quiet"]
+    result = package_job(fmt, params, lambda message: _warn(tool, message, quiet))
+    spec, artifacts = result.spec, result.artifacts
     if params["as_json"]:
         click.echo(json.dumps({
             "package": spec.name,
@@ -329,8 +366,217 @@ def tap2pkg_group() -> None:
     """Package Twisted application files as Debian and RPM system services."""
 
 
-tap2pkg_group.add_command(_command("deb", "deb"))
-tap2pkg_group.add_command(_command("rpm", "rpm"))
+# The same command objects (click takes the subcommand's name from the key): building
+# each command's ~30 options twice would cost every tap2deb start.
+tap2pkg_group.add_command(deb_command, "deb")
+tap2pkg_group.add_command(rpm_command, "rpm")
+COMMANDS = {"deb": deb_command, "rpm": rpm_command}  # what tap2pkg build runs per job
+
+
+# ---- tap2pkg build: a config file's apps x formats x targets in one process ----
+
+
+class BuildCommand(click.Command):
+    """tap2pkg build: its own options, then one per config key (derived from the tap2deb
+    and tap2rpm options when first needed) that overrides that key for every app."""
+
+    OWN = frozenset({"config", "output-dir", "jobs", "dry-run", "json", "quiet", "format",
+                     "target", "schema", "tapfile", "formats", "targets"})
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not any(p.name and p.name.startswith("set__") for p in self.params):
+            self.params += [
+                _override_option(key) for key in _config_keys().values()
+                if key.name not in self.OWN
+            ]
+        return super().get_params(ctx)
+
+
+def _config_keys() -> dict[str, Key]:
+    from tap2pkg import config  # noqa: PLC0415
+
+    return config.keys(COMMANDS)
+
+
+def _override_name(key: Key) -> str:
+    return "set__" + key.name.replace("-", "_")
+
+
+def _override_option(key: Key) -> click.Option:
+    name = _override_name(key)
+    only = "" if len(key.formats) == 2 else f" ({key.formats[0]} only)"
+    help_text = f"Set {key.name!r} for every app{only}."
+    if key.kind == "boolean":
+        decls = [f"--{key.name}/{key.negative}" if key.negative else f"--{key.name}", name]
+        return click.Option(decls, is_flag=True, default=None, help=help_text)
+    return click.Option([f"--{key.name}", name], multiple=key.kind == "array",
+                        type=int if "integer" in (key.kind, key.item_kind) else str,
+                        help=help_text)
+
+
+def _overrides(ctx: click.Context, params: dict[str, Any], keys: dict[str, Key]
+               ) -> dict[str, Any]:
+    """The config keys given on the command line (paths relative to the current directory)."""
+    from click.core import ParameterSource  # noqa: PLC0415
+
+    from tap2pkg import config  # noqa: PLC0415
+
+    by_param = {_override_name(key): key for key in keys.values()}
+    out: dict[str, Any] = {}
+    for pname, value in params.items():
+        key = by_param.get(pname)
+        if key is None or ctx.get_parameter_source(pname) != ParameterSource.COMMANDLINE:
+            continue
+        value = list(value) if key.kind == "array" else value  # noqa: PLW2901
+        out[key.name] = config.absolute(key, value, Path.cwd())
+    return out
+
+
+@tap2pkg_group.command(cls=BuildCommand, context_settings=CONTEXT, epilog="""\b
+Exit status: 0 every package built; 2 the config file or an option is wrong (one line per
+problem), or an application file is; 1 a build step failed. Every job is built and
+reported either way.""")
+@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path),
+              help="Config file [default: ./tap2pkg.toml, else [tool.tap2pkg] in "
+                   "./pyproject.toml]")
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), default=Path(".build"),
+              show_default=True, help="Outputs go to DIR/<target>/<format>/.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Packages built at once [default: the CPU count]")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["deb", "rpm"]),
+              help="Build only this format (repeatable) [default: the config's formats]")
+@click.option("--target", "targets", multiple=True,
+              help="Build only for this release (repeatable) [default: the config's targets]")
+@click.option("--dry-run", is_flag=True, help="Print the plan (one command per job); build "
+                                             "nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON report on stdout (progress goes to stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but failures.")
+@click.option("--schema", is_flag=True, help="Print the config file's JSON Schema and exit.")
+@click.pass_context
+def build(ctx: click.Context, /, *, config_file: Path | None, output_dir: Path, jobs: int | None,
+          formats: tuple[str, ...], targets: tuple[str, ...], dry_run: bool, as_json: bool,
+          quiet: bool, schema: bool, **params: Any) -> None:
+    """Build every app of a config file (tap2pkg.toml) for every format and target it
+    lists, in one process, JOBS at a time. Options named like config keys override them
+    for every app."""
+    import os  # noqa: PLC0415
+
+    from tap2pkg import config  # noqa: PLC0415
+
+    keys = _config_keys()
+    if schema:
+        click.echo(json.dumps(config.json_schema(keys), indent=2))
+        return
+    overrides = _overrides(ctx, params, keys)
+    for name, values in (("formats", formats), ("targets", targets)):
+        if values:
+            problem = config.check_value(keys[name], list(values))
+            if problem:
+                raise click.BadParameter(problem, param_hint=f"--{name[:-1]}")
+            overrides[name] = list(values)
+    try:
+        path = config.find(Path.cwd(), config_file)
+        plan = config.plan(config.load(path, keys), keys, overrides, output_dir)
+        _parse_jobs(plan)
+    except config.ConfigError as exc:
+        for line in exc.problems:
+            click.echo(f"tap2pkg: error: {line}", err=True)
+        raise click.exceptions.Exit(2) from exc
+    if dry_run:
+        _show_plan(plan, as_json)
+        return
+    workers = jobs or len(os.sched_getaffinity(0)) or 1
+    code = _run_plan(plan, workers, output_dir, path, as_json=as_json, quiet=quiet)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _parse_jobs(plan: list[Job]) -> None:
+    """Let each command parse its job's arguments now, so that an option value click
+    refuses is reported with the others before anything is built."""
+    from tap2pkg.config import ConfigError  # noqa: PLC0415
+
+    problems = []
+    for job in plan:
+        try:
+            COMMANDS[job.fmt].make_context(job.tool, list(job.args))
+        except click.ClickException as exc:
+            problems.append(f"{job.app}: {job.tool}: {exc.format_message()}")
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+
+
+def _show_plan(plan: list[Job], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([{
+            "job": job.number, "app": job.app, "format": job.fmt, "target": job.target,
+            "output_dir": str(job.outdir), "command": [job.tool, *job.args],
+        } for job in plan], indent=2))
+        return
+    for job in plan:
+        click.echo(f"[{job.number}] {job.target}/{job.fmt} {job.app}\n"
+                   f"    {job.command_line()}")
+
+
+def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path, *, as_json: bool,
+              quiet: bool) -> int:
+    """Run the plan, showing a line per finished job; returns the exit code."""
+    import os  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from tap2pkg import matrix  # noqa: PLC0415
+
+    stream = sys.stderr if as_json else sys.stdout
+    live = stream.isatty() and not os.environ.get("CI")
+    finished = 0
+
+    def done(report: matrix.JobReport) -> None:
+        nonlocal finished
+        finished += 1
+        job = report.job
+        where = f"[{finished}/{len(plan)}] {job.target}/{job.fmt}"
+        if live:
+            click.echo("\r\x1b[K", nl=False, file=stream)
+        if report.ok and not quiet:
+            made = f"{report.package} {report.version}"
+            click.echo(f"ok   {where} {job.app}: {made} ({report.seconds:.2f} s)", file=stream)
+        elif not report.ok:
+            first = (report.error or "").splitlines()[0:1]
+            click.echo(f"FAIL {where} {job.app}: {''.join(first)}", file=stream)
+        if not quiet:
+            for warning in report.warnings:
+                click.echo(f"     warning: {warning}", file=stream)
+        if live and finished < len(plan):
+            click.echo(f"building: {finished}/{len(plan)} done, -j {workers}", nl=False,
+                       file=stream)
+
+    if live:
+        click.echo(f"building: 0/{len(plan)} done, -j {workers}", nl=False, file=stream)
+    start = time.perf_counter()
+    reports = matrix.run(plan, workers, output_dir, done)
+    seconds = time.perf_counter() - start
+    memory = matrix.peak_memory_kib()
+    failed = [r for r in reports if not r.ok]
+    if as_json:
+        click.echo(json.dumps({
+            "ok": not failed,
+            "config": str(path),
+            "output_dir": str(output_dir),
+            "workers": workers,
+            "seconds": round(seconds, 3),
+            "peak_rss_kib": memory,
+            "jobs": [r.to_json() for r in reports],
+        }, indent=2))
+    for report in failed:
+        job = report.job
+        click.echo(f"tap2pkg: error: job {job.number} ({job.target}/{job.fmt} {job.app}): "
+                   f"{report.error}", err=True)
+    if not quiet or failed:
+        click.echo(f"built {len(reports) - len(failed)} of {len(reports)} packages in "
+                   f"{seconds:.2f} s (-j {workers}); peak memory {memory['self'] // 1024} MiB "
+                   f"(largest child {memory['children'] // 1024} MiB)", file=stream)
+    return max((r.exit_code for r in failed), default=0)
 
 
 @tap2pkg_group.command(context_settings=CONTEXT)
@@ -451,7 +697,8 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
-        command.main(args=args, prog_name=prog, standalone_mode=False)
+        # Without standalone mode, click returns the code of an Exit raised by a command.
+        result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -471,7 +718,7 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
             click.echo(json.dumps({"error": shown.removeprefix("error: "), "exit": code,
                                    "key": _error_key(exc)}, indent=2))
         return code
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def _error_key(exc: BaseException) -> str | None:

@@ -1,0 +1,230 @@
+"""tap2pkg build: run the jobs of a plan (tap2pkg.config) in one process, each job a call
+of the same function tap2deb and tap2rpm run, with N forked workers, and report on each.
+
+Workers are forked after the pipeline is imported and its templates compiled, so a job
+pays for neither.  Processes rather than threads: a job spends about as much CPU in Python
+(loading, rendering, hashing, compressing the source tarball) as in dpkg-deb, and threads
+would run the Python halves one at a time.
+
+Jobs of one run write into shared output directories: each backend builds in its own
+scratch directory and renames its outputs into place (tap2pkg.output), and a lock per
+package (under <output-dir>/.tap2pkg-locks/) keeps two runs into the same directory from
+replacing the same package's files at the same time.  Nothing here prints:
+cli.py shows the reports.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import resource
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tap2pkg.config import Job
+from tap2pkg.errors import AppFileError, Tap2pkgError, UsageError
+
+if TYPE_CHECKING:
+    from tap2pkg.model import PackageSpec
+
+LOCKS = ".tap2pkg-locks"
+TEMPLATE_DIRS = {"deb": "debian", "rpm": "rpm"}  # besides service/, shared by both
+
+
+@dataclass
+class JobReport:
+    job: Job
+    ok: bool = False
+    exit_code: int = 0
+    error: str | None = None
+    package: str | None = None
+    version: str | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)  # (path, sha256)
+    warnings: list[str] = field(default_factory=list)
+    lint: str = "not run"  # "clean", "failed" or "not run"
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        job = self.job
+        return {
+            "job": job.number,
+            "app": job.app,
+            "format": job.fmt,
+            "target": job.target,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "inputs": {
+                "tapfile": {"path": job.tapfile, "sha256": _sha256_or_none(Path(job.tapfile))},
+                "options": job.options,
+                "command": [job.tool, *job.args],
+            },
+            "package": self.package,
+            "version": self.version,
+            "outputs": [{"path": p, "sha256": digest} for p, digest in self.outputs],
+            "lint": self.lint,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return _sha256(path)
+    except OSError:
+        return None
+
+
+def _files(paths: list[Path]) -> list[tuple[str, str]]:
+    """Every file an artifact list names (a source tree: each file in it), with sha256."""
+    out: list[tuple[str, str]] = []
+    for path in paths:
+        if path.is_dir():
+            out += [(str(p), _sha256(p)) for p in sorted(path.rglob("*"))
+                    if p.is_file() and not p.is_symlink()]
+        elif path.is_file():
+            out.append((str(path), _sha256(path)))
+    return out
+
+
+@contextmanager
+def package_lock(root: Path, job: Job, spec: PackageSpec) -> Iterator[None]:
+    """Hold the lock on one package's outputs in the job's output directory."""
+    locks = root / LOCKS
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / f"{job.target}.{job.fmt}.{spec.name}.lock",
+                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed
+        yield
+    finally:
+        os.close(fd)
+
+
+def run_job(job: Job, root: Path) -> JobReport:
+    """Build one job; every failure becomes part of its report, never an exception."""
+    from tap2pkg.cli import COMMANDS, LintError, package_job  # noqa: PLC0415 - see cli
+
+    start = time.perf_counter()
+    report = JobReport(job)
+    try:
+        ctx = COMMANDS[job.fmt].make_context(job.tool, list(job.args))
+        result = package_job(job.fmt, ctx.params, report.warnings.append,
+                             guard=lambda spec: package_lock(root, job, spec))
+    except LintError as exc:
+        report.exit_code, report.error, report.lint = exc.exit_code, str(exc), "failed"
+        report.package, report.version = exc.spec.name, exc.spec.version
+        report.outputs = _files(exc.artifacts.paths())
+    except Tap2pkgError as exc:
+        report.exit_code, report.error = exc.exit_code, str(exc)
+        if isinstance(exc, UsageError | AppFileError):  # a value in the config: say where
+            report.error = f"{job.source}: {exc}"
+    except Exception as exc:  # one job's bug must not hide the others
+        if hasattr(exc, "format_message"):  # click's usage errors
+            report.exit_code, report.error = 2, str(exc.format_message())
+        else:
+            report.exit_code = 1
+            report.error = "internal error:\n" + traceback.format_exc().rstrip()
+    else:
+        report.ok = True
+        report.package, report.version = result.spec.name, result.spec.version
+        report.lint = "clean" if result.linted else "not run"
+        report.outputs = _files(result.artifacts.paths())
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def warm(formats: set[str]) -> None:
+    """Import what jobs need and compile the templates once, before workers are forked."""
+    import tap2pkg.appfile  # noqa: PLC0415
+    import tap2pkg.spec  # noqa: PLC0415
+    from tap2pkg.render import environment  # noqa: PLC0415
+
+    if "deb" in formats:
+        import tap2pkg.backends.debian.build  # noqa: PLC0415
+    if "rpm" in formats:
+        import tap2pkg.backends.rpm.build  # noqa: F401, PLC0415
+    env = environment()
+    try:
+        names = env.list_templates()
+    except TypeError:  # a loader that cannot list its templates (compiled modules)
+        from tap2pkg.render import templates_dir  # noqa: PLC0415
+
+        root = templates_dir()
+        names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    wanted = ("service/", *(f"{TEMPLATE_DIRS[fmt]}/" for fmt in formats))
+    for name in names:
+        if name.startswith(wanted):
+            env.get_template(name)
+
+
+def _duplicates(reports: list[JobReport]) -> None:
+    """Two jobs that wrote the same file (two apps with one package name) both fail."""
+    seen: dict[str, JobReport] = {}
+    for report in reports:
+        for path, _digest in report.outputs:
+            first = seen.setdefault(path, report)
+            if first is not report:
+                for bad, other in ((report, first), (first, report)):
+                    bad.ok = False
+                    bad.exit_code = bad.exit_code or 1
+                    bad.error = (f"job {other.job.number} ({other.job.app}) writes the same "
+                                 f"file {path}: give each app its own package name")
+                break
+
+
+def run(jobs: list[Job], workers: int, root: Path,
+        done: Callable[[JobReport], None] | None = None) -> list[JobReport]:
+    """Run every job (workers at a time); done is called in this process as each ends.
+    The reports come back in plan order."""
+    reports: list[JobReport] = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            reports.append(run_job(job, root))
+            if done is not None:
+                done(reports[-1])
+    else:
+        warm({job.fmt for job in jobs})
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                 mp_context=context) as pool:
+            futures: dict[Future[JobReport], Job] = {
+                pool.submit(run_job, job, root): job for job in jobs
+            }
+            for future in as_completed(futures):
+                try:
+                    report = future.result()
+                except Exception as exc:  # a worker died (killed, out of memory)
+                    report = JobReport(futures[future], exit_code=1,
+                                       error=f"the worker building it died: {exc!r}")
+                reports.append(report)
+                if done is not None:
+                    done(report)
+    reports.sort(key=lambda r: r.job.number)
+    _duplicates(reports)
+    return reports
+
+
+def peak_memory_kib() -> dict[str, int]:
+    """Peak resident memory (KiB, Linux): of this process, and of the largest child
+    (workers and the tools they ran)."""
+    return {
+        "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    }
