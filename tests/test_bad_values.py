@@ -176,7 +176,8 @@ def test_convert_never_replaces_a_device(tmp_path: Path,
     os.mkfifo(fifo)
     for target in (Path("/dev/full"), fifo):
         before = target.lstat()
-        assert tap2pkg_main(["convert", str(FIXTURES / "echoxml.tax"), "-o", str(target)]) == 2
+        argv = ["convert", str(FIXTURES / "echoxml.tax"), "-o", str(target), "--force"]
+        assert tap2pkg_main(argv) == 2
         one_line_error(capsys, f"--output: {target} exists and is not a regular file")
         after = target.lstat()
         assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)

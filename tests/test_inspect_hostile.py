@@ -44,7 +44,7 @@ PEAK = 400 * MIB
 def refused_in_one_line(path: Path, *needles: str) -> int:
     proc, peak = run_bounded(["inspect", str(path)], memory=GIB, seconds=60)
     err = proc.stderr
-    assert proc.returncode == 1, err
+    assert proc.returncode == 2, err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     assert f"{path}: cannot read it as a" in err
@@ -211,7 +211,7 @@ def test_inspect_clock_is_the_last_guard(tmp_path: Path, capsys: pytest.CaptureF
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Deadline.__init__, "__defaults__", (0.0,))
     path = weird_deb(tmp_path)
-    assert tap2pkg_main(["inspect", str(path)]) == 1
+    assert tap2pkg_main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"tap2pkg: error: {path}: cannot read it as a .deb: took more than 0 " \
                   "seconds to read\n"
@@ -222,5 +222,5 @@ def test_inspect_a_fifo(tmp_path: Path, capsys: pytest.CaptureFixture[str], name
     """Opened without waiting for a writer, then refused: never blocks."""
     fifo = tmp_path / name
     os.mkfifo(fifo)
-    assert tap2pkg_main(["inspect", str(fifo)]) == 1
+    assert tap2pkg_main(["inspect", str(fifo)]) == 2
     assert capsys.readouterr().err == f"tap2pkg: error: {fifo}: not a regular file\n"

@@ -18,7 +18,7 @@ from tap2pkg.backends import rpm
 from tap2pkg.backends.rpm import keep, lint, preamble, scriptlets, source
 from tap2pkg.backends.rpm.build import render_tree
 from tap2pkg.backends.rpm.specfile import render_spec
-from tap2pkg.errors import BuildError, UsageError
+from tap2pkg.errors import UsageError
 from tap2pkg.model import PackageSpec
 from tap2pkg.services import Layout, init_script
 from tap2pkg.spec import Options, resolve
@@ -171,7 +171,7 @@ def test_check_section_parses_the_application_file() -> None:
     text = render_spec(make_spec(init="systemd,sysv"))
     check = text.split("\n%check\n", 1)[1].split("\n\n", 1)[0]
     assert "ast.parse" in check and "echo.tac" in check
-    assert "systemd-analyze verify --man=no ./%{name}.service" in check
+    assert "sh -n ./%{name}.ready" in check
     assert "sh -n ./%{name}.init" in check
 
 
@@ -311,7 +311,7 @@ def test_kept_tree_guard(tmp_path: Path) -> None:
     (topdir / "SPECS" / "other.spec").write_text("x", encoding="utf-8")
     assert keep.check(topdir, spec.name, tree, force=False) == []
     (topdir / "SPECS" / "twisted-echo.spec").write_text("edited", encoding="utf-8")
-    with pytest.raises(BuildError, match=r"edited by hand \(SPECS/twisted-echo.spec\)"):
+    with pytest.raises(UsageError, match=r"edited by hand \(SPECS/twisted-echo.spec\)"):
         keep.check(topdir, spec.name, tree, force=False)
     edited = keep.check(topdir, spec.name, tree, force=True)
     new2 = tmp_path / "new2"
@@ -330,7 +330,7 @@ def test_spec_from_a_file_not_written_by_tap2rpm_is_kept(tmp_path: Path) -> None
     topdir = tmp_path / "rpmbuild"
     (topdir / "SPECS").mkdir(parents=True)
     (topdir / "SPECS" / "twisted-echo.spec").write_text("mine", encoding="utf-8")
-    with pytest.raises(BuildError, match="--force"):
+    with pytest.raises(UsageError, match="--force"):
         keep.check(topdir, spec.name, render_tree(spec), force=False)
 
 
