@@ -297,3 +297,6 @@ def test_upgrade_that_renames_the_app_runs_the_new_app_despite_a_kept_old_defaul
     [pid] = daemons(root)
     assert owner(pid) == uid_of(root, f"_{PKG}") != 0
     assert f"/etc/{PKG}/echo2.tac".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    # the old app file, unedited, was an obsolete conffile: removed
+    assert not root.file(f"/etc/{PKG}/echo.tac").exists()
+    assert root.file(f"/etc/{PKG}/echo2.tac").exists()
