@@ -106,9 +106,6 @@ class PackageSpec:
         only purged now."""
         return PurePosixPath("/var/log") / self.name
 
-    @property
-    def log_file(self) -> PurePosixPath:
-        return self.log_dir / f"{self.name}.log"
 
     @property
     def run_dir(self) -> PurePosixPath:
