@@ -9,6 +9,7 @@ from a table of ours; without dh-python, the warning suggests --include or --bun
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -104,13 +105,41 @@ def warnings(imports: Iterable[str], payload: Payload | None, depends: Iterable[
     return found
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory if inside."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
 def _fix(module: str, appdir: Path, family: str, mapping: DistMapping) -> str:
+    project = (appdir / "pyproject.toml").is_file()
     for candidate in (appdir / module, appdir / f"{module}.py"):
         if candidate.exists():
-            return f"ship it with --include {candidate}"
-    if (appdir / "pyproject.toml").is_file():
-        return f"bundle the project that requires it with --bundle {appdir}"
+            if project:
+                return (f"--bundle {_shown(appdir)} (the project, with its dependencies), "
+                        f"or --include {_shown(candidate)}")
+            return f"ship it with --include {_shown(candidate)}"
+    if project:
+        return f"--bundle {_shown(appdir)} if its project requires it"
     debian = mapping.debian_package(module) if family == "deb" else None
     if debian is not None:
         return f"add --depends {debian} (Debian's package), or --bundle it"
     return f"--include its code, or --bundle the distribution that provides {module!r}"
+
+
+def python_imports(content: bytes) -> tuple[str, ...]:
+    """The absolute imports of a .tac (module level and inside functions), for when the
+    loader has not filled AppInfo.imports; empty if the source does not parse."""
+    import ast  # noqa: PLC0415 - only needed here
+
+    try:
+        tree = ast.parse(content)
+    except (SyntaxError, ValueError):
+        return ()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+    return tuple(dict.fromkeys(found))
