@@ -193,11 +193,17 @@ def build_bundle(request: BundleRequest, python: str, glibc: str, *, verbose: bo
         return normalize(target, build_paths=(str(scratch), str(Path.cwd())))
 
 
+# Version-control leftovers some sdists carry into wheels (Twisted's newsfragments).
+_VCS_FILES = frozenset({".gitignore", ".gitattributes", ".gitkeep", ".hgignore",
+                        ".cvsignore", ".bzrignore"})
+
+
 def _dropped(rel: str) -> bool:
     parts = rel.split("/")
     name = parts[-1]
     return (
         parts[0] == "bin"  # console scripts: #! of the build host; the package has its own
+        or name in _VCS_FILES
         or "__pycache__" in parts
         or name.endswith((".pyc", ".pyo", ".pth"))
         or (len(parts) == 2 and parts[0].endswith(".dist-info")
@@ -219,7 +225,7 @@ def normalize(tree: Path, build_paths: tuple[str, ...] = ()) -> tuple[BundleFile
                 continue
             if full.is_symlink() or not full.is_file():
                 raise BuildError(f"bundle: {rel} is not a regular file")
-            data = full.read_bytes()
+            data = _fitted(full, full.read_bytes())
             total += len(data)
             if len(found) >= MAX_FILES or total > MAX_BYTES:
                 raise BuildError(f"bundle: more than {MAX_FILES} files or "
@@ -235,6 +241,27 @@ def normalize(tree: Path, build_paths: tuple[str, ...] = ()) -> tuple[BundleFile
             if path and path != "/" and path.encode() in item.data:
                 raise BuildError(f"bundle: {item.path} holds the build path {path}")
     return tuple(found[rel] for rel in sorted(found))
+
+
+def _fitted(path: Path, data: bytes) -> bytes:
+    """A file as the package ships it: shared objects stripped as dh_strip does (debug
+    symbols are not wanted in a private tree), and a module's #! line made a comment
+    (nothing in the tree is run as a script; line numbers stay the same)."""
+    if data.startswith(ELF_MAGIC):
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".stripped") as out:
+            argv = ["strip", "--remove-section=.comment", "--remove-section=.note",
+                    "--strip-unneeded", "-o", out.name, str(path)]
+            try:
+                proc = subprocess.run(argv, capture_output=True, check=False)
+            except FileNotFoundError:
+                raise BuildError("strip (binutils) is needed to bundle compiled "
+                                 "extensions") from None
+            # Some auditwheel-patched libraries defeat binutils (dh-virtualenv #150):
+            # those are shipped as the wheel has them.
+            return Path(out.name).read_bytes() if proc.returncode == 0 else data
+    if data.startswith(b"#!"):
+        return b"# " + data[2:]
+    return data
 
 
 def _record(record: str, files: dict[str, BundleFile]) -> bytes:

@@ -149,6 +149,10 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
                      help="Also look for --bundle's wheels in this folder (repeatable)."),
         click.option("--no-index", "--no_index", "no_index", is_flag=True,
                      help="Take --bundle's wheels only from --find-links (offline)."),
+        click.option("--python", "bundle_python", metavar="X.Y",
+                     help="Python version --bundle is built for, e.g. an alternative "
+                          "interpreter of the release such as RHEL 9's python3.11 "
+                          "[default: the target's python3]"),
         click.option("--check", is_flag=True,
                      help="Also load the file with twistd's own loader (runs it, in a "
                           "subprocess), as the installed service will: empty working "
@@ -254,7 +258,19 @@ def _gather(fmt: str, params: dict[str, Any]) -> Payload | None:
         raise UsageError("only makes sense with --bundle or --requirements",
                          "--find-links" if request.find_links else "--no-index")
     target = resolve_target(params["target"], fmt)
-    return gather(tuple(params["includes"]), request, target.python, target.glibc,
+    python = target.python
+    if params["bundle_python"] is not None:
+        import re  # noqa: PLC0415
+
+        from tap2pkg.errors import UsageError  # noqa: PLC0415
+
+        python = params["bundle_python"]
+        if not re.fullmatch(r"3\.[0-9]{1,2}", python):
+            raise UsageError(f"{python!r}: give a CPython 3 version as 3.Y, e.g. 3.11",
+                             "--python")
+        if not request:
+            raise UsageError("only makes sense with --bundle or --requirements", "--python")
+    return gather(tuple(params["includes"]), request, python, target.glibc,
                   verbose=params["verbose"])
 
 

@@ -49,6 +49,7 @@ class Payload:
     bundle_modules: tuple[str, ...]  # top-level names the bundle provides
     python: str  # "3.11": the interpreter the bundle was built for ("" without one)
     machine: str  # "x86_64": the architecture of compiled files ("" when all pure)
+    glibc: str = ""  # "2.14": the newest GLIBC_2.x symbol version compiled files need
 
     @property
     def bundled(self) -> bool:
@@ -174,7 +175,7 @@ def gather(includes: tuple[Path, ...], bundle: BundleRequest, python: str, glibc
         bundle_files = build_bundle(bundle, python, glibc, verbose=verbose)
         for built in bundle_files:
             files[f"lib/{built.path}"] = PayloadFile(f"lib/{built.path}", built.data, built.mode)
-    compiled = any(f.data.startswith(b"\x7fELF") for f in files.values())
+    compiled = [f.data for f in files.values() if f.data.startswith(b"\x7fELF")]
     ordered = tuple(files[p] for p in sorted(files))
     return Payload(
         files=ordered,
@@ -182,7 +183,19 @@ def gather(includes: tuple[Path, ...], bundle: BundleRequest, python: str, glibc
         bundle_modules=top_level_modules(bundle_files),
         python=python if bundle else "",
         machine=host_machine() if compiled else "",
+        glibc=_glibc_needed(compiled),
     )
+
+
+def _glibc_needed(objects: list[bytes]) -> str:
+    """The newest GLIBC_2.x symbol version named in the compiled files (what
+    dpkg-shlibdeps would turn into a libc6 dependency)."""
+    versions = {
+        tuple(int(n) for n in m.split(b"."))
+        for data in objects
+        for m in re.findall(rb"GLIBC_(2\.\d+(?:\.\d+)?)", data)
+    }
+    return ".".join(str(n) for n in max(versions)) if versions else ""
 
 
 def deb_architecture(payload: Payload | None) -> str:
@@ -204,11 +217,13 @@ def deb_depends(payload: Payload | None, target_python: str) -> list[str]:
     Python to the next minor version must not break the service silently."""
     if payload is None:
         return []
+    libc = [f"libc6 (>= {payload.glibc})"] if payload.glibc else []
     if not payload.bundled:
-        return ["python3"]
+        return ["python3", *libc]
     if payload.python == target_python:
-        return [f"python3 (>= {payload.python})", f"python3 (<< {_next_minor(payload.python)})"]
-    return [f"python{payload.python}"]
+        return [f"python3 (>= {payload.python})", f"python3 (<< {_next_minor(payload.python)})",
+                *libc]
+    return [f"python{payload.python}", *libc]
 
 
 def rpm_requires(payload: Payload | None) -> list[str]:
@@ -221,3 +236,24 @@ def rpm_requires(payload: Payload | None) -> list[str]:
 
 def needs_distribution_twisted(payload: Payload | None) -> bool:
     return payload is None or not payload.bundle_twisted
+
+
+# What the backends call.  Paths are relative to the file system root ("usr/lib/...").
+SOURCE_DIR = "payload"  # where the source package and tarball keep the installed tree
+
+
+def installed_files(package: str, payload: Payload, target_python: str
+                    ) -> list[tuple[str, bytes, int]]:
+    """Every file the payload installs: its tree, and the launcher."""
+    root = payload.root(package).relative_to("/")
+    found = [(f"{root}/{item.path}", item.data, item.mode) for item in payload.files]
+    text = launcher(payload, package, target_python, payload.sys_path(package))
+    found.append((str(launcher_path(package).relative_to("/")), text.encode(), 0o755))
+    return sorted(found)
+
+
+def installed_dirs(package: str, payload: Payload) -> list[str]:
+    """The directories the package owns entirely (relative to /), for install lists and
+    %files: the code's root and the launcher's directory (the same when compiled)."""
+    return sorted({str(payload.root(package).relative_to("/")),
+                   str(launcher_path(package).parent.relative_to("/"))})

@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import deb_architecture
 from tap2pkg.render import render
 from tap2pkg.tree import SourceTree
 
@@ -60,6 +61,7 @@ def write_source_package(spec: PackageSpec, tree: SourceTree, top: str, into: Pa
             "debian/dsc.j2",
             spec=spec,
             tarball=tar_path.name,
+            architecture="all" if deb_architecture(spec.payload) == "all" else "any",
             size=len(tar_data),
             md5=hashlib.md5(tar_data).hexdigest(),  # noqa: S324 - the .dsc format's field
             sha1=hashlib.sha1(tar_data).hexdigest(),  # noqa: S324 - the .dsc format's field

@@ -5,6 +5,14 @@ from __future__ import annotations
 from tap2pkg import services
 from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, scripts
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import (
+    SOURCE_DIR,
+    deb_architecture,
+    deb_depends,
+    installed_dirs,
+    installed_files,
+    needs_distribution_twisted,
+)
 from tap2pkg.render import render
 from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
@@ -35,7 +43,20 @@ def lintian_overrides(spec: PackageSpec) -> str | None:
 
 
 def depends(spec: PackageSpec) -> list[str]:
-    return [*BASE_DEPENDS, *spec.depends]
+    base = [d for d in BASE_DEPENDS
+            if d != "python3-twisted" or needs_distribution_twisted(spec.payload)]
+    return [*base, *deb_depends(spec.payload, spec.target.python), *spec.depends]
+
+
+def payload_install(spec: PackageSpec, tree: SourceTree) -> list[str]:
+    """--include / --bundle: the installed tree kept under payload/ in the source package,
+    and the debian/<pkg>.install lines that put it in place."""
+    if spec.payload is None:
+        return []
+    for path, data, mode in installed_files(spec.name, spec.payload, spec.target.python):
+        tree.add(f"{SOURCE_DIR}/{path}", data, mode)
+    return [f"{SOURCE_DIR}/{d} {d.rsplit('/', 1)[0]}/\n"
+            for d in installed_dirs(spec.name, spec.payload)]
 
 
 def render_source(spec: PackageSpec) -> SourceTree:
@@ -49,6 +70,7 @@ def render_source(spec: PackageSpec) -> SourceTree:
             spec=spec,
             depends=depends(spec),
             extended_description=control.extended_description(spec.long_description),
+            architecture="all" if deb_architecture(spec.payload) == "all" else "any",
         ),
     )
     tree.add("debian/rules", render("debian/rules"), 0o755)
@@ -73,7 +95,8 @@ def render_source(spec: PackageSpec) -> SourceTree:
         tree.add(original_name, original_data, 0o644)
         installed.append(original_name)
     conf_dir = spec.conf_dir.relative_to("/")
-    tree.add(f"debian/{name}.install", "".join(f"{f} {conf_dir}/\n" for f in installed))
+    tree.add(f"debian/{name}.install", "".join(f"{f} {conf_dir}/\n" for f in installed)
+             + "".join(payload_install(spec, tree)))
     tree.add(
         f"debian/{name}.dirs",
         f"{spec.state_dir.relative_to('/')}\n{spec.log_dir.relative_to('/')}\n",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tap2pkg.backends.rpm import BASE_REQUIRES, RELEASE, files, preamble, scriptlets
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import needs_distribution_twisted, rpm_requires
 from tap2pkg.render import render
 
 BUILDHOST = "tap2pkg"  # a fixed build host keeps the header reproducible
@@ -29,7 +30,10 @@ def text_fields(spec: PackageSpec) -> dict[str, str | None]:
 def requires(spec: PackageSpec) -> dict[str | None, list[str]]:
     """Requires lines of each package (None: the main one)."""
     found = scriptlets.requires(spec)
-    runtime = [f"Requires:       {dep}" for dep in (*BASE_REQUIRES, *spec.depends)]
+    base = [d for d in BASE_REQUIRES
+            if d != "python3-twisted" or needs_distribution_twisted(spec.payload)]
+    runtime = [f"Requires:       {dep}"
+               for dep in (*base, *rpm_requires(spec.payload), *spec.depends)]
     found[None] = runtime + found[None]
     return found
 
@@ -44,6 +48,7 @@ def render_spec(spec: PackageSpec) -> str:
         text=text_fields(spec),
         release=RELEASE,
         buildhost=BUILDHOST,
+        noarch=spec.payload is None or not spec.payload.arch_dependent,
         requires=requires(spec),
         subpackage=sub,
         install=files.install_lines(entries),
