@@ -307,7 +307,7 @@ def _check(tapfile: Path, app: AppInfo, spec: PackageSpec) -> None:
                 path = staged / item.path
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(item.data)
-            paths = [staged / top for top in ("app", "lib") if payload.has(top)]
+            paths = [staged / top for top in ("app", "bundle") if payload.has(top)]
             if payload.bundled:
                 python = bundle_python(payload.python)
         no_site = payload is not None and payload.bundle_twisted

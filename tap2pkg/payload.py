@@ -4,8 +4,8 @@ dependencies (--bundle), gathered once and laid out the same way by every backen
 On the target it lives in one read-only directory (Debian Python Policy: private modules
 under /usr/share/<pkg>/, or /usr/lib/<pkg>/ when anything is compiled):
 
-    <root>/app/   what --include named (files and directories, as given)
-    <root>/lib/   the bundle, installed by pip for the target's Python
+    <root>/app/     what --include named (files and directories, as given)
+    <root>/bundle/  the bundle, installed by pip for the target's Python
 
 and the service runs /usr/lib/<pkg>/twistd, a launcher generated here, which puts exactly
 those two directories in front of sys.path and runs twistd; with a bundled Twisted the
@@ -37,7 +37,7 @@ TWISTED_MODULES = ("twisted", "zope", "incremental", "constantly", "automat", "h
 
 @dataclass(frozen=True)
 class PayloadFile:
-    path: str  # relative to the payload root: "app/..." or "lib/..."
+    path: str  # relative to the payload root: "app/..." or "bundle/..."
     data: bytes
     mode: int = 0o644
 
@@ -69,7 +69,7 @@ class Payload:
 
     def sys_path(self, package: str) -> list[str]:
         root = self.root(package)
-        return [str(root / d) for d in ("app", "lib") if self.has(d)]
+        return [str(root / d) for d in ("app", "bundle") if self.has(d)]
 
     def has(self, top: str) -> bool:
         return any(f.path.startswith(top + "/") for f in self.files)
@@ -174,7 +174,8 @@ def gather(includes: tuple[Path, ...], bundle: BundleRequest, python: str, glibc
     if bundle:
         bundle_files = build_bundle(bundle, python, glibc, verbose=verbose)
         for built in bundle_files:
-            files[f"lib/{built.path}"] = PayloadFile(f"lib/{built.path}", built.data, built.mode)
+            files[f"bundle/{built.path}"] = PayloadFile(f"bundle/{built.path}", built.data,
+                                                        built.mode)
     compiled = [f.data for f in files.values() if f.data.startswith(b"\x7fELF")]
     ordered = tuple(files[p] for p in sorted(files))
     return Payload(
@@ -250,6 +251,19 @@ def installed_files(package: str, payload: Payload, target_python: str
     text = launcher(payload, package, target_python, payload.sys_path(package))
     found.append((str(launcher_path(package).relative_to("/")), text.encode(), 0o755))
     return sorted(found)
+
+
+def source_lintian_overrides(payload: Payload | None) -> str | None:
+    """debian/source/lintian-overrides for a bundle with compiled files, with reasons."""
+    if payload is None or not payload.arch_dependent:
+        return None
+    return (
+        "# --bundle installs wheels built by their projects for the target's Python: the\n"
+        "# compiled extensions in payload/ are those wheels' files (each named in its\n"
+        "# RECORD), and their sources are the projects' sdists on the package index.\n"
+        "source-is-missing [payload/*]\n"
+        "source-contains-prebuilt-binary [payload/*]\n"
+    )
 
 
 def installed_dirs(package: str, payload: Payload) -> list[str]:

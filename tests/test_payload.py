@@ -30,7 +30,7 @@ MAPPING = DistMapping({"pyyaml": "python3-yaml", "roman": "python3-roman"},
 def payload(*paths: str, python: str = "", machine: str = "") -> Payload:
     files = tuple(PayloadFile(p, b"") for p in paths)
     include = top_level_modules(tuple(_bundle(p[4:]) for p in paths if p.startswith("app/")))
-    bundle = top_level_modules(tuple(_bundle(p[4:]) for p in paths if p.startswith("lib/")))
+    bundle = top_level_modules(tuple(_bundle(p[7:]) for p in paths if p.startswith("bundle/")))
     return Payload(files, include, bundle, python, machine)
 
 
@@ -54,7 +54,7 @@ def test_warnings_name_each_missing_module_and_the_fix(tmp_path: Path) -> None:
 
 
 def test_depends_include_and_bundle_silence_the_warnings(tmp_path: Path) -> None:
-    provided = payload("app/helper.py", "lib/roman_numerals/__init__.py", python="3.11")
+    provided = payload("app/helper.py", "bundle/roman_numerals/__init__.py", python="3.11")
     assert warnings(["helper", "yaml", "roman_numerals"], provided,
                     ["python3-yaml (>= 5)"], appdir=tmp_path, family="deb",
                     mapping=MAPPING) == []
@@ -85,10 +85,10 @@ def test_project_without_options_warns_and_check_fails(
 
 
 def test_launcher_isolates_a_bundled_twisted() -> None:
-    bundled = payload("lib/twisted/__init__.py", python="3.11", machine="x86_64")
-    text = launcher(bundled, "twisted-x", "3.11", ["/usr/lib/twisted-x/lib"])
+    bundled = payload("bundle/twisted/__init__.py", python="3.11", machine="x86_64")
+    text = launcher(bundled, "twisted-x", "3.11", ["/usr/lib/twisted-x/bundle"])
     assert text.splitlines()[0] == "#!/usr/bin/python3 -IBS"
-    assert "sys.path[:0] = ['/usr/lib/twisted-x/lib']" in text
+    assert "sys.path[:0] = ['/usr/lib/twisted-x/bundle']" in text
     assert "built for Python 3.11" in text
     # An interpreter other than the release's python3: named exactly.
     assert launcher(bundled, "twisted-x", "3.14", []).startswith("#!/usr/bin/python3.11 -IBS")
@@ -108,7 +108,7 @@ def test_include_only_keeps_the_distribution_twisted(tmp_path: Path) -> None:
 
 
 def test_interpreter_dependencies_are_exact() -> None:
-    bundled = payload("lib/x.py", python="3.11")
+    bundled = payload("bundle/x.py", python="3.11")
     assert deb_depends(bundled, "3.11") == ["python3 (>= 3.11)", "python3 (<< 3.12)"]
     assert deb_depends(bundled, "3.13") == ["python3.11"]
     assert rpm_requires(bundled) == ["python(abi) = 3.11"]

@@ -12,6 +12,7 @@ from tap2pkg.payload import (
     installed_dirs,
     installed_files,
     needs_distribution_twisted,
+    source_lintian_overrides,
 )
 from tap2pkg.render import render
 from tap2pkg.services import Layout
@@ -48,6 +49,13 @@ def depends(spec: PackageSpec) -> list[str]:
     return [*base, *deb_depends(spec.payload, spec.target.python), *spec.depends]
 
 
+def source_depends(spec: PackageSpec) -> list[str]:
+    """debian/control: dh_shlibdeps finds the libc a compiled bundle needs."""
+    if deb_architecture(spec.payload) == "all":
+        return depends(spec)
+    return [d for d in depends(spec) if not d.startswith("libc6 ")] + ["${shlibs:Depends}"]
+
+
 def payload_install(spec: PackageSpec, tree: SourceTree) -> list[str]:
     """--include / --bundle: the installed tree kept under payload/ in the source package,
     and the debian/<pkg>.install lines that put it in place."""
@@ -68,7 +76,7 @@ def render_source(spec: PackageSpec) -> SourceTree:
         render(
             "debian/control.j2",
             spec=spec,
-            depends=depends(spec),
+            depends=source_depends(spec),
             extended_description=control.extended_description(spec.long_description),
             architecture="all" if deb_architecture(spec.payload) == "all" else "any",
         ),
@@ -101,6 +109,9 @@ def render_source(spec: PackageSpec) -> SourceTree:
         f"debian/{name}.dirs",
         f"{spec.state_dir.relative_to('/')}\n{spec.log_dir.relative_to('/')}\n",
     )
+    payload_overrides = source_lintian_overrides(spec.payload)
+    if payload_overrides is not None:
+        tree.add("debian/source/lintian-overrides", payload_overrides)
     overrides = lintian_overrides(spec)
     if overrides is not None:
         tree.add(f"debian/{name}.lintian-overrides", overrides)
