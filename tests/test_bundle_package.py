@@ -95,7 +95,7 @@ def test_bundle_deb_holds_the_tree_for_the_targets_python(debs: dict[str, Path])
 
 def test_bundle_deb_holds_no_build_path(debs: dict[str, Path]) -> None:
     files = data_members(debs["1.0"])
-    needles = [str(PROJECT).encode(), str(debs["1.0"].parent).encode(), b"/tmp/",
+    needles = [str(PROJECT).encode(), str(debs["1.0"].parent).encode(), b"/tmp/pytest-of",
                str(Path.cwd()).encode(), b"tap2pkg-bundle-"]
     for path, content in files.items():
         if isinstance(content, bytes):
@@ -196,3 +196,24 @@ def test_bundle_rpm_holds_the_same_tree(tmp_path: Path, wheels: Path,
     # For an interpreter other than the release's python3 (Fedora's is 3.14), the
     # launcher names the one it was built for.
     assert tree[f"{LIB}/twistd"].startswith(b"#!/usr/bin/python3.11 -IBS\n")
+
+
+@pytest.mark.lifecycle
+def test_bundle_rpm_installs_and_its_twistd_runs(root: DebianRoot, tmp_path: Path,
+                                                 wheels: Path) -> None:
+    """rpm -i in the Debian root (Debian's rpm, whose database knows no python(abi):
+    --nodeps); the launcher then runs the bundled twistd on the root's python3.11."""
+    from tests.test_lifecycle_rpm import install_stand_ins
+
+    code = tap2rpm_main(["-m", MAINTAINER, "-o", str(tmp_path), "-q", str(TAC),
+                         "--bundle", str(PROJECT), *offline(wheels), "--python", "3.11"])
+    assert code == 0
+    [rpm] = sorted(tmp_path.glob("*.x86_64.rpm"))
+    install_stand_ins(root)
+    root.run("rpm", "--nodeps", "-i", root.copy_in(rpm))
+    assert root.file(f"/{LIB}/bundle/romanserve/banner.txt").is_file()
+    version = root.run(f"/{LIB}/twistd", "--version").stdout
+    assert version.startswith("twistd (the Twisted daemon) 2")
+    assert "22.4" not in version.splitlines()[0]
+    root.run("rpm", "--nodeps", "-e", PKG)
+    assert not root.file(f"/{LIB}").exists()
