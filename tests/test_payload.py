@@ -168,3 +168,19 @@ def test_normalize_drops_what_ties_a_tree_to_the_build_host(tmp_path: Path) -> N
     (tree / "demo" / "where.py").write_text(f"HOME = '{tmp_path}/src'\n")
     with pytest.raises(BuildError, match="holds the build path"):
         normalize(tree, build_paths=(str(tmp_path),))
+
+
+def test_pip_is_asked_for_the_targets_python_not_the_hosts(tmp_path: Path) -> None:
+    from tap2pkg.bundle import pip_argv
+
+    requirements = tmp_path / "requirements.txt"
+    request = BundleRequest(requirements=("attrs>=23",), requirement_files=(requirements,),
+                            find_links=(tmp_path,), no_index=True)
+    argv = pip_argv(request, "3.13", "2.41", "aarch64", target=tmp_path / "t", wheels=[])
+    text = " ".join(argv)
+    assert "--python-version 3.13 --implementation cp --abi cp313" in text
+    assert "--only-binary=:all:" in argv and "--no-compile" in argv
+    assert "--platform manylinux_2_41_aarch64" in text
+    assert f"--find-links {tmp_path}" in text and "--no-index" in argv
+    assert f"--requirement {requirements}" in text
+    assert argv[-1] == "attrs>=23"
