@@ -121,7 +121,9 @@ def check_request(request: BundleRequest) -> None:
                 "--bundle",
             )
         path = Path(requirement)
-        if ("/" in requirement or requirement.startswith(".")) and not path.exists():
+        looks_like_path = ("/" in requirement or requirement.startswith(".")) and not (
+            "@" in requirement or "://" in requirement)  # "name @ https://..." is pip's
+        if looks_like_path and not path.exists():
             raise UsageError(f"{requirement}: no such file or directory", "--bundle")
         if path.is_dir() and not _is_local_project(requirement):
             raise UsageError(
