@@ -40,13 +40,25 @@ def wheels() -> Path:
 
 
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory, wheels: Path) -> dict[str, Path]:
+def deb(tmp_path_factory: pytest.TempPathFactory, wheels: Path) -> Path:
+    """Version 1.0, checked (--check) and linted (--lint) as it is built."""
+    out = tmp_path_factory.mktemp("bundle-deb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", "1700000000")
+        return build_deb(out, "1.0", "--bundle", str(PROJECT), *offline(wheels),
+                         "--check", "--lint")
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory, wheels: Path, deb: Path
+         ) -> dict[str, Path]:
+    """1.0 again, in another directory, and 1.1 for the upgrade."""
     out = tmp_path_factory.mktemp("bundle-debs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", "1700000000")
         bundle = ["--bundle", str(PROJECT), *offline(wheels)]
         return {
-            "1.0": build_deb(out / "a", "1.0", *bundle, "--check", "--lint"),
+            "1.0": deb,
             "again": build_deb(out / "b", "1.0", *bundle),
             "1.1": build_deb(out / "c", "1.1", *bundle),
         }
@@ -70,8 +82,7 @@ def field(deb: Path, name: str) -> str:
                           check=True).stdout.strip()
 
 
-def test_bundle_deb_holds_the_tree_for_the_targets_python(debs: dict[str, Path]) -> None:
-    deb = debs["1.0"]
+def test_bundle_deb_holds_the_tree_for_the_targets_python(deb: Path) -> None:
     assert deb.name == f"{PKG}_1.0_amd64.deb"  # zope.interface is compiled
     assert field(deb, "Architecture") == "amd64"
     depends = field(deb, "Depends")
@@ -93,9 +104,9 @@ def test_bundle_deb_holds_the_tree_for_the_targets_python(debs: dict[str, Path])
     assert f"TWISTD=/{LIB}/twistd".encode() in files[f"lib/systemd/system/{PKG}.service"]
 
 
-def test_bundle_deb_holds_no_build_path(debs: dict[str, Path]) -> None:
-    files = data_members(debs["1.0"])
-    needles = [str(PROJECT).encode(), str(debs["1.0"].parent).encode(), b"/tmp/pytest-of",
+def test_bundle_deb_holds_no_build_path(deb: Path) -> None:
+    files = data_members(deb)
+    needles = [str(PROJECT).encode(), str(deb.parent).encode(), b"/tmp/pytest-of",
                str(Path.cwd()).encode(), b"tap2pkg-bundle-"]
     for path, content in files.items():
         if isinstance(content, bytes):
@@ -172,8 +183,7 @@ def test_include_with_distribution_packages(root: DebianRoot, tmp_path: Path,
     assert not root.file(f"/usr/share/{PKG}").exists()
 
 
-def test_bundle_rpm_holds_the_same_tree(tmp_path: Path, wheels: Path,
-                                        debs: dict[str, Path]) -> None:
+def test_bundle_rpm_holds_the_same_tree(tmp_path: Path, wheels: Path, deb: Path) -> None:
     import rpmfile
 
     require_tool("rpmbuild")
@@ -187,7 +197,7 @@ def test_bundle_rpm_holds_the_same_tree(tmp_path: Path, wheels: Path,
         assert "python(abi)" in requires and "python3-twisted" not in requires
         tree = {m.name.removeprefix("./").lstrip("/"): package.extractfile(m).read()
                 for m in package.getmembers() if m.name.lstrip("./").startswith(LIB)}
-    deb_tree = {p: c for p, c in data_members(debs["1.0"]).items()
+    deb_tree = {p: c for p, c in data_members(deb).items()
                 if p.startswith(LIB) and isinstance(c, bytes)}
     assert set(tree) >= set(deb_tree)
     for path, content in deb_tree.items():
