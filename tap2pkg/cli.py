@@ -103,6 +103,9 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
                       help="Package name [default: twisted-<protocol>]") if deb else
          click.option("-r", "--rpmfile", "package",
                       help="Package name [default: twisted-<protocol>]")),
+        *([] if deb else [
+            click.option("--release", help="RPM release number; the distribution tag "
+                                           "(%{?dist}) is added to it [default: 1]")]),
         click.option("-y", "--type", "kind",
                      help="Application file type: python, tap, source or xml "
                           "[default: from the extension]"),
@@ -354,6 +357,7 @@ def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any],
         license=params["license"],
         url=params["url"],
         target=params["target"],
+        release=params.get("release"),
     )
     if fmt == "deb":
         from tap2pkg.backends import debian  # noqa: PLC0415

@@ -90,6 +90,7 @@ class PackageSpec:
     tool: str = "tap2deb"  # which command made it, for changelogs and descriptions
     target: Target = TARGETS["debian-12"]  # the release the package is made for
     payload: Payload | None = None  # --include / --bundle: code shipped beside the app
+    release: str = "1"  # rpm: the Release number (--release); %{?dist} is added to it
 
     @property
     def conf_dir(self) -> PurePosixPath:

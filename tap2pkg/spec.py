@@ -41,6 +41,7 @@ class Options:
     license: str | None = None
     url: str | None = None
     target: str | None = None  # --target: a release profile name (tap2pkg.targets)
+    release: str | None = None  # --release (rpm): the package's release number
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Conventions:
     check_version: Callable[[str, str], str]
     check_maintainer: Callable[[str, str], str]
     check_dependency: Callable[[str, str], str]
+    # The default --long_description; formatted with tool=, summary= (no final '.') and
+    # app= (the application file's name).
+    long_description_template: str = "Automatically created by {tool}"
 
 
 def source_date_epoch() -> int:
@@ -135,7 +139,8 @@ def resolve(options: Options, app: AppInfo, conv: Conventions,
     long_description = validate.long_description(
         options.long_description
         if options.long_description is not None
-        else f"Automatically created by {conv.tool}"
+        else conv.long_description_template.format(
+            tool=conv.tool, summary=summary.rstrip("."), app=app.filename)
     )
     version = conv.check_version(options.version, "--set-version")
 
@@ -185,4 +190,5 @@ def resolve(options: Options, app: AppInfo, conv: Conventions,
         tool=conv.tool,
         target=target,
         payload=payload,
+        release=validate.rpm_release(options.release) if options.release is not None else "1",
     )

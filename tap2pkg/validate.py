@@ -17,6 +17,8 @@ _RPM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 # Debian native version: optional epoch, upstream part without a revision (3.0 native).
 _DEB_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~]*")
 _RPM_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~^]*")
+_RPM_RELEASE = re.compile(r"[0-9][A-Za-z0-9._+~^]*")
+_RPM_EPOCH = re.compile(r"0|[1-9][0-9]{0,8}")
 _MAINTAINER = re.compile(r"(?P<name>[^<>,\"]+?) <(?P<email>[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)>")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _DEP = re.compile(
@@ -96,6 +98,29 @@ def rpm_version(value: str, key: str = "--set-version") -> str:
         raise UsageError(
             f"{value!r} is not a valid RPM version: use letters, digits, '.', '_', '+', "
             "'~' and '^' (no '-')",
+            key,
+        )
+    return value
+
+
+def rpm_epoch_version(value: str, key: str = "--set-version") -> str:
+    """An RPM version with an optional epoch: '1.0' or 'EPOCH:VERSION' ('2:1.0')."""
+    epoch, colon, version = value.rpartition(":")
+    if colon and not _RPM_EPOCH.fullmatch(epoch):
+        raise UsageError(
+            f"{value!r}: the epoch before ':' must be a whole number (e.g. '2:1.0')", key
+        )
+    rpm_version(version, key)
+    return value
+
+
+def rpm_release(value: str, key: str = "--release") -> str:
+    """An RPM release: starts with a digit; letters, digits, '.', '_', '+', '~', '^'."""
+    if not _RPM_RELEASE.fullmatch(value):
+        raise UsageError(
+            f"{value!r} is not a valid RPM release: start with a digit, then letters, "
+            "digits, '.', '_', '+', '~' and '^' (no '-'; the distribution tag is added by "
+            "%{?dist})",
             key,
         )
     return value

@@ -30,6 +30,12 @@ RPM_CASES = {
     "echoxml.tax": None,
     "privileged.tac": "systemd,sysv",
 }
+# Every fixture for the default rpm target; the two that cover every scriptlet and file
+# (systemd only; systemd with a SysV subpackage) for each other rpm target.
+RPM_TARGETS = ("el8", "el9", "opensuse-leap-15.6", "opensuse-tumbleweed")
+RPM_GOLDEN = [("fedora", fixture) for fixture in sorted(RPM_CASES)] + [
+    (target, fixture) for target in RPM_TARGETS for fixture in ("echo.tac", "privileged.tac")
+]
 
 
 def _options(path: Path, extra: list[str]) -> Options:
@@ -45,15 +51,16 @@ def test_deb_source_tree_matches_golden(fixture: str, update_golden: bool) -> No
     assert_tree_matches_golden(tree, GOLDEN / "deb" / fixture, update_golden)
 
 
-@pytest.mark.parametrize("fixture", sorted(RPM_CASES))
-def test_rpm_tree_matches_golden(fixture: str, update_golden: bool) -> None:
+@pytest.mark.parametrize(("target", "fixture"), RPM_GOLDEN)
+def test_rpm_tree_matches_golden(target: str, fixture: str, update_golden: bool) -> None:
     """The kept spec and rpmlint settings, and the files packed into Source0."""
     from tap2pkg.backends import rpm
     from tap2pkg.backends.rpm.build import render_tree
     from tap2pkg.backends.rpm.source import service_files, tarball_name
 
     path = FIXTURES / fixture
-    options = Options(tapfile=path, maintainer=MAINTAINER, init=RPM_CASES[fixture])
+    options = Options(tapfile=path, maintainer=MAINTAINER, init=RPM_CASES[fixture],
+                      target=target)
     spec = resolve(options, load(path), rpm.CONVENTIONS)
     tree = render_tree(spec)
     readable = SourceTree()
@@ -64,7 +71,7 @@ def test_rpm_tree_matches_golden(fixture: str, update_golden: bool) -> None:
     for name in sources:
         readable.add(f"SOURCES/{tarball_name(spec)}.contents/{name}", sources[name].data,
                      sources[name].mode)
-    assert_tree_matches_golden(readable, GOLDEN / "rpm" / fixture, update_golden)
+    assert_tree_matches_golden(readable, GOLDEN / "rpm" / target / fixture, update_golden)
 
 
 @pytest.mark.parametrize(

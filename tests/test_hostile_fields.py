@@ -135,7 +135,7 @@ RPM_PAYLOADS = [
     "x\n%post\necho pwned",
     f"$(echo pwned > {SENTINEL})",
 ]
-RPM_TAGS = {"Name", "Version", "Release", "Summary", "License", "Group", "Source0",
+RPM_TAGS = {"Name", "Epoch", "Version", "Release", "Summary", "License", "Group", "Source0",
             "BuildArch", "BuildRequires", "Requires", "Requires(pre)", "Requires(post)",
             "Requires(preun)", "Requires(postun)", "URL", "Packager"}
 rpm_text = st.one_of(

@@ -47,7 +47,7 @@ def test_inspect_rpm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     fields = info["fields"]
     assert fields["name"] == "twisted-echo"  # type: ignore[index]
     assert fields["license"] == "MIT"  # type: ignore[index]
-    assert info["requires"] == ["/bin/sh", "python3-twisted", "shadow-utils"]
+    assert info["requires"] == ["/bin/sh", "python3dist(twisted)", "shadow-utils"]
     files = {f["path"]: f for f in info["files"]}  # type: ignore[attr-defined]
     assert files["/etc/twisted-echo/echo.tac"]["flags"] == "config,noreplace"
     assert files["/var/lib/twisted-echo"]["owner"] == "twisted-echo:twisted-echo"

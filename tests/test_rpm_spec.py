@@ -9,7 +9,6 @@ import re
 import subprocess
 import tarfile
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from tap2pkg.appfile import load
 from tap2pkg.backends import rpm
 from tap2pkg.backends.rpm import keep, lint, preamble, scriptlets, source
 from tap2pkg.backends.rpm.build import render_tree
-from tap2pkg.backends.rpm.files import shutdown_file
 from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import BuildError, UsageError
-from tap2pkg.model import AppInfo, AppKind, PackageSpec
+from tap2pkg.model import PackageSpec
 from tap2pkg.services import Layout, init_script
 from tap2pkg.spec import Options, resolve
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER
@@ -39,7 +37,9 @@ def test_original_defaults() -> None:
     assert spec.version == "1.0"
     assert spec.maintainer == "tap2rpm"
     assert spec.summary == "A TCP server for echo"
-    assert spec.long_description == "Automatically created by tap2rpm"
+    assert spec.long_description == (
+        "Runs the Twisted application echo.tac as a system service: A TCP server for echo."
+        "\n\nAutomatically created by tap2rpm.")
     assert spec.twistd == "/usr/bin/twistd"
     assert spec.init_systems == ("systemd",)
     assert (spec.user, spec.group) == ("twisted-echo", "twisted-echo")
@@ -82,11 +82,11 @@ def test_depends_are_comma_separated_and_repeatable() -> None:
 
 
 def test_percent_signs_in_user_text_are_escaped() -> None:
-    spec = make_spec(description="Echo 100% of %{name}", long_description="All 50%\n%{x}",
+    spec = make_spec(description="Echo 100% of %{name}", long_description="All 50%\nof %{x}",
                      maintainer="Ann 5% <a@example.org>", license="MIT", url="https://x/%20")
     text = render_spec(spec)
     assert "Summary:        Echo 100%% of %%{name}\n" in text
-    assert "\n%description\nAll 50%%\n%%{x}\n" in text
+    assert "\n%description\nAll 50%%\nof %%{x}\n" in text
     assert "URL:            https://x/%%20\n" in text
     # A %global body is expanded twice (when defined, when used): escaped twice.
     assert "%global packager Ann 5%%%% <a@example.org>\n" in text
@@ -94,18 +94,19 @@ def test_percent_signs_in_user_text_are_escaped() -> None:
 
 
 def test_description_is_folded_and_kept() -> None:
-    long = "word " * 30 + "\n\n  indented, kept as it is " + "x" * 80 + "\n %post indented"
+    long = "word " * 30 + "\n\n  indented, kept as it is " + "x" * 80 + "\n an indented %post"
     body = preamble.description(long.strip())
     lines = body.split("\n")
     assert all(len(line) <= 79 for line in lines if not line.startswith(" "))
     assert "" in lines
     assert "  indented, kept as it is " + "x" * 80 in lines
-    assert " %%post indented" in lines
+    assert " an indented %%post" in lines
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("ok\n%post", "line 2 starts with '%post'"),
-    ("%description more", "line 1 starts with '%description'"),
+    ("ok\n%post", "line 2 starts with '%'"),
+    ("%description more", "line 1 starts with '%'"),
+    ("ok\n  %if 0", "line 2 starts with '%'"),
     ("ok\n  # comment", "line 2 starts with '#'"),
 ])
 def test_description_lines_rpm_would_misread_are_refused(text: str, message: str) -> None:
@@ -120,27 +121,58 @@ def test_changelog_date() -> None:
 
 def test_spec_for_systemd() -> None:
     text = render_spec(make_spec())
-    for line in ("Name:           twisted-echo", "Version:        1.0", "Release:        1",
-                 "BuildArch:      noarch", "Requires:       python3-twisted",
+    for line in ("Name:           twisted-echo", "Version:        1.0",
+                 "Release:        1%{?dist}", "BuildArch:      noarch",
+                 "Requires:       python3dist(twisted)",
                  "Source0:        %{name}-%{version}.tar.gz", "%global _unitdir %{_prefix}"
                  "/lib/systemd/system", "%if 0%{?systemd_post:1}",
                  "%systemd_post twisted-echo.service", "%systemd_preun twisted-echo.service",
-                 "%systemd_postun_with_restart twisted-echo.service",
+                 "%systemd_postun_with_restart twisted-echo.service", "%autosetup",
                  "%config(noreplace) %attr(0644,root,root) %{_sysconfdir}/%{name}/echo.tac",
                  "%config(noreplace) %attr(0644,root,root) %{_sysconfdir}/sysconfig/%{name}",
                  "%attr(0644,root,root) %{_unitdir}/%{name}.service",
                  "%dir %attr(0755,twisted-echo,twisted-echo) %{_localstatedir}/lib/%{name}",
-                 "%ghost %attr(0644,twisted-echo,twisted-echo) "
-                 "%{_localstatedir}/lib/%{name}/echo-shutdown.tap",
                  "%global use_source_date_epoch_as_buildtime 1",
-                 "%global clamp_mtime_to_source_date_epoch 1", "%global _buildhost tap2pkg",
+                 "%global clamp_mtime_to_source_date_epoch 1",
+                 "%global build_mtime_policy clamp_to_source_date_epoch",
+                 "%global _buildhost tap2pkg",
                  "* Tue Nov 14 2023 tap2rpm - 1.0-1",
                  "- Created by tap2rpm from echo.tac."):
         assert f"\n{line}\n" in text, line
     assert "chkconfig" not in text
     assert "%package" not in text
+    assert "Group:" not in text and "%ghost" not in text
+    # The user is created by %pre only where rpm does not read the sysusers.d file.
+    assert "\n%if 0%{!?__systemd_sysusers:1}\n%pre\n" in text
     # Comments never hold a '%': rpm would expand it.
     assert not [line for line in text.splitlines() if line.startswith("#") and "%" in line]
+
+
+def test_release_and_epoch() -> None:
+    text = render_spec(make_spec(version="2:1.5", release="3"))
+    assert "\nEpoch:          2\nVersion:        1.5\nRelease:        3%{?dist}\n" in text
+    assert " - 2:1.5-3\n" in text
+    assert source.tarball_name(make_spec(version="2:1.5")) == "twisted-echo-1.5.tar.gz"
+    assert "Epoch:" not in render_spec(make_spec())
+    for bad, option in [("x:1.0", "--set-version"), ("1:1-0", "--set-version")]:
+        with pytest.raises(UsageError, match=option):
+            make_spec(version=bad)
+    for bad in ["0", "1-2", "a1", ""]:
+        if bad == "0":
+            assert make_spec(release=bad).release == "0"
+            continue
+        with pytest.raises(UsageError, match="--release"):
+            make_spec(release=bad)
+
+
+def test_check_section_parses_the_application_file() -> None:
+    assert "python3 -m pickletools echopickle.tap >/dev/null\n" in render_spec(
+        make_spec("echopickle.tap"))
+    text = render_spec(make_spec(init="systemd,sysv"))
+    check = text.split("\n%check\n", 1)[1].split("\n\n", 1)[0]
+    assert "ast.parse" in check and "echo.tac" in check
+    assert "systemd-analyze verify --man=no ./%{name}.service" in check
+    assert "sh -n ./%{name}.init" in check
 
 
 def test_spec_for_sysv_only() -> None:
@@ -156,7 +188,7 @@ def test_spec_for_sysv_only() -> None:
 def test_spec_for_both_puts_the_init_script_in_a_subpackage() -> None:
     text = render_spec(make_spec(init="systemd,sysv"))
     assert "\n%package sysvinit\n" in text
-    assert "Requires:       %{name} = %{version}-%{release}\n" in text
+    assert "Requires:       %{name} = %{?epoch:%{epoch}:}%{version}-%{release}\n" in text
     files = text.split("\n%files sysvinit\n")[1]
     assert "%{_sysconfdir}/rc.d/init.d/%{name}" in files
     main = text.split("\n%files\n")[1].split("\n%files sysvinit\n")[0]
@@ -176,6 +208,7 @@ def test_scriptlet_fallbacks_are_valid_sh(init: str) -> None:
 
 def test_scriptlets_guard_on_their_argument() -> None:
     sections = dict(scriptlets.sections(make_spec(init="systemd,sysv")))
+    assert "exit 0\n%endif" in sections["%if 0%{!?__systemd_sysusers:1}\n%pre"]
     assert "if [ $1 -eq 1 ]; then" in sections["%post"]
     assert "if [ $1 -eq 0 ]; then" in sections["%preun"]
     assert "if [ $1 -ge 1 ]; then" in sections["%postun"]
@@ -301,12 +334,10 @@ def test_spec_from_a_file_not_written_by_tap2rpm_is_kept(tmp_path: Path) -> None
         keep.check(topdir, spec.name, render_tree(spec), force=False)
 
 
-def test_shutdown_file_only_for_plain_application_names() -> None:
-    spec = make_spec()
-    odd = AppInfo(AppKind.PYTHON, "echo.tac", b"", app_name="../x y")
-    assert shutdown_file(spec) == "echo-shutdown.tap"
-    assert shutdown_file(make_spec("echosource.tas")) == "echo-source-shutdown.tas"
-    assert shutdown_file(replace(spec, app=odd)) is None
+def test_no_shutdown_snapshot_is_owned() -> None:
+    """twistd runs with --no_save (issue 12): it leaves no <app>-shutdown.tap to own."""
+    for fixture in ("echo.tac", "echopickle.tap", "echosource.tas"):
+        assert "-shutdown." not in render_spec(make_spec(fixture))
 
 
 @pytest.mark.parametrize("good", ["MIT", "GPL-2.0-or-later", "GPLv2+", "LicenseRef-Mine",

@@ -18,11 +18,11 @@ CONVENTIONS = Conventions(
     init_systems=("systemd", "sysv"),
     user_prefix="",
     check_name=validate.rpm_name,
-    check_version=validate.rpm_version,
+    check_version=validate.rpm_epoch_version,  # -V 2:1.0 gives Epoch: 2
     # The original tap2rpm took any text (its default is "tap2rpm"): no e-mail required.
     check_maintainer=validate.one_line,
     check_dependency=rpm_dependency,
+    # Never shorter than the summary (rpmlint: description-shorter-than-summary).
+    long_description_template=("Runs the Twisted application {app} as a system service: "
+                               "{summary}.\n\nAutomatically created by {tool}."),
 )
-
-RELEASE = "1"
-BASE_REQUIRES = ("python3-twisted",)

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tap2pkg.model import AppKind, PackageSpec
+from tap2pkg.model import PackageSpec
 from tap2pkg.payload import SOURCE_DIR, installed_dirs
 
 # Red Hat's init script directory, written out: Debian's rpm sets %_initddir to
@@ -30,7 +29,6 @@ DIRS = {
     "": "",
 }
 SUBPACKAGE_SYSV = "sysvinit"
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 class Kind(StrEnum):
@@ -85,16 +83,6 @@ def sysv_subpackage(spec: PackageSpec) -> str | None:
     return SUBPACKAGE_SYSV if spec.sysv and spec.systemd else None
 
 
-def shutdown_file(spec: PackageSpec) -> str | None:
-    """twistd saves the application as <appname>-shutdown.tap (.tas for AOT source)
-    in its run directory when it stops; None when the name is unknown or odd."""
-    name = spec.app.app_name
-    if name is None or not _SAFE_NAME.fullmatch(name):
-        return None
-    ext = "tas" if spec.app.kind in (AppKind.SOURCE, AppKind.XML) else "tap"
-    return f"{name}-shutdown.{ext}"
-
-
 def entries(spec: PackageSpec) -> list[Entry]:
     src = sources(spec)
     user, group = spec.user, spec.group
@@ -123,12 +111,6 @@ def entries(spec: PackageSpec) -> list[Entry]:
         Entry("%{_docdir}", "%{name}/README", Kind.DOC, 0o644, src["readme"]),
     ]
     found += payload_entries(spec)
-    shutdown = shutdown_file(spec)
-    if shutdown is not None:
-        found.append(
-            Entry("%{_localstatedir}", f"lib/%{{name}}/{shutdown}", Kind.GHOST, 0o644,
-                  owner=user, group=group)
-        )
     if spec.sysv:
         sub = sysv_subpackage(spec)
         found += [

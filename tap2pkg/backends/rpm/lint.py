@@ -37,7 +37,8 @@ def settings(spec: PackageSpec) -> list[Setting]:
     return [
         (
             _reason(f"The service runs as {spec.user}:{spec.group}, which the package "
-                    "itself creates (in %pre, and with its sysusers.d file)."),
+                    "itself creates (rpm 4.19 and later from its sysusers.d file, older "
+                    "rpm in %pre)."),
             "StandardUsers",
             _toml([spec.user]),
         ),
@@ -82,14 +83,35 @@ def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
             rf"{specfile}: W: no-buildroot-tag$",
         ),
         (
-            "twistd writes these files at run time (saved state, pidfile, log); %post "
-            "must not create them empty.  They are %ghost so that erase removes them "
-            "(Fedora's rpmlint profile filters this too).",
-            rf"{package}: W: postin-without-ghost-file-creation ",
+            "Group: is deprecated and left out, as Fedora's packaging guidelines ask "
+            "(without a distribution profile rpmlint 2.4 still asks for it).",
+            rf"{package}: E: no-group-tag$",
         ),
     ]
+    found += _name_filters(spec, package)
+    names = sorted({*re.findall(r"[A-Za-z]+", f"{spec.app_filename} {spec.protocol}"),
+                    "systemd", "twistd"})
+    found.append((
+        "rpmlint 2.7 spell-checks descriptions (with a dictionary installed): the "
+        "application file's and the protocol's names, and systemd's and twistd's, are "
+        "names, not misspelt words.",
+        rf"{package}: E: spelling-error \(.(?:{'|'.join(map(re.escape, names))}).,",
+    ))
+    if spec.app.content.startswith(b"#!"):
+        found.append((
+            f"{spec.app_filename} is configuration that twistd reads (it is not run as a "
+            "program): its '#!' line is no reason to make it executable.",
+            rf"{package}: E: non-executable-script /etc/{own}/{re.escape(spec.app_filename)} ",
+        ))
     if spec.sysv:
         found += [
+            ("twistd writes the pidfile and the log at run time; %post must not create "
+             "them empty.  They are %ghost so that erase removes them (Fedora's rpmlint "
+             "profile filters this too).",
+             rf"{package}: W: postin-without-ghost-file-creation "),
+            ("Fedora's guidelines: an init script is not a %config file (the admin's "
+             "settings live in /etc/sysconfig); rpmlint 2.7 asks otherwise.",
+             rf"{package}: W: non-conffile-in-etc /etc/rc\.d/init\.d/{own}$"),
             ("twistd rotates its own log file (every megabyte); logrotate would fight it.",
              rf"{package}: W: log-files-without-logrotate "),
             # For rpmlint configurations that enable InitScriptCheck (not on by default).
@@ -138,6 +160,26 @@ def payload_filters(spec: PackageSpec, package: str, specfile: str) -> list[tupl
              "published wheel, not a development package.",
              rf"{package}: W: devel-file-in-non-devel-package {tree}/"),
         ]
+    return found
+
+
+def _name_filters(spec: PackageSpec, package: str) -> list[tuple[str, str]]:
+    """rpmlint judges a package by how its name ends; a service called after its protocol
+    may end like a language pack ('-tac', '-doc': ISO 639 codes) or a library package."""
+    suffix = spec.name.rsplit("-", 1)[-1]
+    found = []
+    if "-" in spec.name and re.fullmatch(r"[a-z]{2,3}", suffix):
+        found.append((
+            f"The name ends in -{suffix} because the service is called so: it is no "
+            "language pack, whatever rpmlint reads in that ending.",
+            rf"{package}: E: no-dependency-on locales-{suffix}$",
+        ))
+    if spec.name.endswith("-libs"):
+        found.append((
+            "The name ends in -libs because the service is called so: it is no library "
+            "package, and its files belong where a service's do.",
+            rf"{package}: E: outside-libdir-files ",
+        ))
     return found
 
 

@@ -1,16 +1,25 @@
 """Text that goes into a .spec: dependencies, %-escaped user text, the %description and
 the %changelog entry.
 
-rpm expands macros in every line of a spec, so user text has each '%' doubled; and in a
-%description it reads some lines as structure (a line starting with '#' is a comment and
-disappears, '%post' at the start of a line opens a scriptlet), so such lines are refused
-rather than silently changed.
+How rpm reads a spec line (rpm 4.18 and 4.20, build/parseSpec.c readLine): it expands the
+macros of the raw line ('%%' becomes '%'), then looks at the *expanded* line: a line that
+starts with '%' and a section name in any ASCII case ('%Check', '%POSTTRANS') opens that
+section; after ASCII blanks, '%if', '%else', '%endif', '%include' and the other directives
+are acted on, and '#' makes a comment.  rpm compares bytes and skips only ASCII blanks.
+
+So user text is written in two ways that make this impossible by construction, whatever
+the section and directive names are now or later:
+- one-line values (Summary, URL, License, the changelog name) only ever follow text of
+  tap2pkg's own on their line, with every '%' doubled: nothing is expanded, and the line
+  starts with a tag;
+- a %description line of user text never starts, after blanks, with '%' or '#': a line
+  written so is refused (rpm cannot carry it), and folding long lines never breaks
+  before a word that starts with either.
 """
 
 from __future__ import annotations
 
 import re
-import textwrap
 from datetime import UTC, datetime
 
 from tap2pkg.errors import UsageError
@@ -23,20 +32,21 @@ _RPM_DEP = re.compile(rf"(?P<name>{_NAME}|{_FILE})(?:\s*(?P<op><=|>=|=|<|>)\s*(?
 _DEB_DEP = re.compile(rf"(?P<name>{_NAME}) \((?P<op><<|<=|=|>=|>>) (?P<evr>{_EVR})\)")
 _DEB_OPS = {"<<": "<", ">>": ">"}
 
-# Section keywords rpm recognises at the start of a line, in any section.
-_SECTIONS = frozenset({
-    "package", "description", "prep", "generate_buildrequires", "conf", "build",
-    "install", "check", "clean", "pre", "post", "preun", "postun", "pretrans",
-    "posttrans", "preuntrans", "postuntrans", "files", "changelog", "triggerprein",
-    "triggerin", "triggerun", "triggerpostun", "filetriggerin", "filetriggerun",
-    "filetriggerpostun", "transfiletriggerin", "transfiletriggerun",
-    "transfiletriggerpostun", "verifyscript", "sepolicy", "patchlist", "sourcelist",
-})
-_SECTION_LINE = re.compile(r"%(?P<word>[a-z_]+)(?:\s|$)")
+# What a line of a spec must not start with, after ASCII blanks, to be read as text: '%'
+# (a section, conditional or directive) and '#' (a comment).  rpm's SKIPSPACE skips
+# ' ', '\t', '\n', '\v', '\f' and '\r' only (rpmstring.h risspace).
+STRUCTURE_CHARS = ("%", "#")
+_RPM_BLANKS = " \t\n\v\f\r"
 
 DESCRIPTION_WIDTH = 79  # rpmlint's MaxLineLength
 # rpm refuses %changelog dates before 1990; SOURCE_DATE_EPOCH=0 is common.
 CHANGELOG_EPOCH_MIN = 631152000  # 1990-01-01T00:00:00Z
+
+
+def epoch_version(value: str) -> tuple[str | None, str]:
+    """-V 2:1.0 is Epoch 2 and Version 1.0; -V 1.0 has no epoch."""
+    epoch, colon, version = value.rpartition(":")
+    return (epoch if colon else None), version
 
 
 def rpm_dependency(value: str, key: str = "--depends") -> str:
@@ -118,33 +128,67 @@ def macro_body(text: str, key: str) -> str:
     return escape(escape(text))
 
 
+def packager(text: str, key: str = "--maintainer") -> str:
+    """The maintainer as the body of '%global packager': rpm fills the Packager tag from
+    that macro only when its value does not start with '%' (parsePreamble.c
+    fillOutMainPackage), so such a value is refused rather than silently dropped."""
+    if text.startswith("%"):
+        raise UsageError("must not start with '%': rpm drops a Packager that does", key)
+    return macro_body(text, key)
+
+
+def starts_structure(line: str) -> bool:
+    """Whether rpm could read this (expanded) spec line as anything but text."""
+    return line.lstrip(_RPM_BLANKS).startswith(STRUCTURE_CHARS)
+
+
 def description(text: str, key: str = "--long_description") -> str:
-    """The %description body: paragraphs wrapped at 79 columns, lines that start with
-    whitespace kept verbatim, blank lines kept; '%' escaped."""
+    """The %description body: paragraphs folded at 79 columns, lines that start with
+    whitespace kept verbatim, blank lines kept; '%' escaped.  No line of it can start a
+    section, a directive or a comment (see the module's docstring)."""
     out: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):
         _check_description_line(line, number, key)
         if not line.strip() or line[0].isspace():
             out.append(line)
         else:
-            out.extend(
-                textwrap.wrap(line, DESCRIPTION_WIDTH, break_on_hyphens=False,
-                              break_long_words=False)
-            )
+            out.extend(fold(line))
+    if any(starts_structure(line) for line in out):  # by construction; kept as a guard
+        raise AssertionError("a %description line would be read as spec structure")
     return "\n".join(escape(line) for line in out)
 
 
+def fold(line: str, width: int = DESCRIPTION_WIDTH) -> list[str]:
+    """Fold a line at spaces to at most width columns where words allow; a word that
+    starts with '%' or '#' stays on the line of the word before it, so that no folded
+    line starts with one.  A line that fits is returned as it is."""
+    if len(line) <= width:
+        return [line]
+    units: list[str] = []
+    for word in line.split(" "):
+        if units and (not word or word.startswith(STRUCTURE_CHARS)):
+            units[-1] += " " + word  # glued: never a line start (empty: a run of spaces)
+        else:
+            units.append(word)
+    lines: list[str] = []
+    for unit in units:
+        if lines and len(lines[-1]) + 1 + len(unit) <= width:
+            lines[-1] += " " + unit
+        else:
+            lines.append(unit)
+    return [folded.rstrip(" ") for folded in lines]
+
+
 def _check_description_line(line: str, number: int, key: str) -> None:
-    stripped = line.lstrip()
-    if stripped.startswith("#"):
+    if line.lstrip(_RPM_BLANKS).startswith("#"):
         raise UsageError(
             f"line {number} starts with '#', which rpm drops as a comment; reword it", key
         )
-    section = _SECTION_LINE.match(line)
-    if section is not None and section["word"] in _SECTIONS:
+    if starts_structure(line):
         raise UsageError(
-            f"line {number} starts with '%{section['word']}', which rpm reads as a new "
-            "spec section; indent or reword it",
+            f"line {number} starts with '%', which rpm reads as spec syntax (a section "
+            "such as %check, or a directive such as %if or %include); start the line "
+            "with another character",
             key,
         )
 

@@ -9,6 +9,7 @@ import tarfile
 
 from tap2pkg import services
 from tap2pkg.backends.rpm.files import DIRS, INITD_DIR, sources
+from tap2pkg.backends.rpm.preamble import epoch_version
 from tap2pkg.model import PackageSpec
 from tap2pkg.payload import SOURCE_DIR, installed_files
 from tap2pkg.render import render
@@ -20,12 +21,12 @@ LAYOUT = Layout(defaults_dir="/etc/sysconfig", initd_dir=DIRS[INITD_DIR],
 
 
 def tarball_name(spec: PackageSpec) -> str:
-    return f"{spec.name}-{spec.version}.tar.gz"
+    return f"{top_dir(spec)}.tar.gz"
 
 
 def top_dir(spec: PackageSpec) -> str:
     """The directory %setup enters: %{name}-%{version}."""
-    return f"{spec.name}-{spec.version}"
+    return f"{spec.name}-{epoch_version(spec.version)[1]}"
 
 
 def service_files(spec: PackageSpec) -> SourceTree:

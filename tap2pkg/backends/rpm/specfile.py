@@ -1,9 +1,10 @@
-"""The .spec itself."""
+"""The .spec itself: one spec per target, with conditionals only where one target's
+build hosts really differ (rpm versions, distributions, the systemd macros)."""
 
 from __future__ import annotations
 
-from tap2pkg.backends.rpm import BASE_REQUIRES, RELEASE, files, preamble, scriptlets
-from tap2pkg.model import PackageSpec
+from tap2pkg.backends.rpm import files, preamble, scriptlets
+from tap2pkg.model import AppKind, PackageSpec
 from tap2pkg.payload import needs_distribution_twisted, rpm_requires
 from tap2pkg.render import render
 
@@ -21,7 +22,7 @@ def text_fields(spec: PackageSpec) -> dict[str, str | None]:
         ),
         "url": preamble.escape(spec.url) if spec.url else None,
         "maintainer": preamble.escape(spec.maintainer),
-        "packager": preamble.macro_body(spec.maintainer, "--maintainer"),
+        "packager": preamble.packager(spec.maintainer),
         "description": preamble.description(spec.long_description),
         "changelog_date": preamble.changelog_date(spec.timestamp),
     }
@@ -30,27 +31,53 @@ def text_fields(spec: PackageSpec) -> dict[str, str | None]:
 def requires(spec: PackageSpec) -> dict[str | None, list[str]]:
     """Requires lines of each package (None: the main one)."""
     found = scriptlets.requires(spec)
-    base = [d for d in BASE_REQUIRES
-            if d != "python3-twisted" or needs_distribution_twisted(spec.payload)]
+    base = [spec.target.twisted_depends] if needs_distribution_twisted(spec.payload) else []
     runtime = [f"Requires:       {dep}"
                for dep in (*base, *rpm_requires(spec.payload), *spec.depends)]
     found[None] = runtime + found[None]
     return found
 
 
+def check_lines(spec: PackageSpec) -> list[str]:
+    """%check: what can be verified without a network or a running system.  The
+    application file must parse as what twistd loads (Python source is parsed, a pickle's
+    opcodes are read; nothing in it is run), and the unit must pass systemd's own check
+    where systemd-analyze is installed."""
+    app = spec.app_filename
+    if spec.app.kind is AppKind.TAP:
+        lines = [f"python3 -m pickletools {app} >/dev/null"]
+    else:  # Python, or AOT source (a .tax is converted to .tas)
+        lines = ["python3 -c 'import ast, sys; ast.parse(open(sys.argv[1], \"rb\").read(), "
+                 f"sys.argv[1])' {app}"]
+    if spec.systemd:
+        lines += [
+            "if command -v systemd-analyze >/dev/null 2>&1; then",
+            "    systemd-analyze verify --man=no ./%{name}.service",
+            "fi",
+        ]
+    if spec.sysv:
+        lines.append("sh -n ./%{name}.init")
+    return lines
+
+
 def render_spec(spec: PackageSpec) -> str:
     entries = files.entries(spec)
     sub = files.sysv_subpackage(spec)
     packages: list[str | None] = [None] if sub is None else [None, sub]
+    epoch, version = preamble.epoch_version(spec.version)
     return render(
         "rpm/spec.j2",
         spec=spec,
+        target=spec.target,
+        epoch=epoch,
+        version=version,
+        evr=f"{epoch + ':' if epoch else ''}{version}-{spec.release}",
         text=text_fields(spec),
-        release=RELEASE,
         buildhost=BUILDHOST,
         noarch=spec.payload is None or not spec.payload.arch_dependent,
         requires=requires(spec),
         subpackage=sub,
+        check=check_lines(spec),
         install=files.install_lines(entries),
         scriptlets=scriptlets.sections(spec),
         files=[

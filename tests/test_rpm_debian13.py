@@ -1,0 +1,157 @@
+"""The spec under Debian 13's rpm 4.20 and rpmlint 2.7, for real, in a Debian 13 root.
+
+Set TAP2PKG_DEBIAN13_ROOT to an unpacked Debian 13 root that has rpm and rpmlint (for
+example the trixie root the lifecycle tests cache in ~/.cache/tap2pkg, unpacked); the
+test runs rpmbuild, rpmlint and rpm -i in it with chroot, as root.  Without it the test
+is skipped: this host's rpm is 4.18.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tap2pkg.backends import rpm
+from tap2pkg.backends.rpm.specfile import render_spec
+from tap2pkg.errors import UsageError
+from tap2pkg.model import AppInfo, AppKind
+from tap2pkg.spec import Options, resolve
+from tests.conftest import EPOCH, FIXTURES, MAINTAINER
+from tests.rpm_helpers import tap2rpm
+from tests.test_spec_injection import (
+    NAMES,
+    QUERY,
+    SENTINEL,
+    SEP,
+    expected_fields,
+    mixed_case,
+    parts_of,
+    payloads,
+)
+
+pytestmark = pytest.mark.slow
+WORK = "/root/tap2pkg-rpm-test"
+
+
+def debian13_root() -> Path:
+    value = os.environ.get("TAP2PKG_DEBIAN13_ROOT")
+    if not value:
+        pytest.skip("set TAP2PKG_DEBIAN13_ROOT to an unpacked Debian 13 root with rpm")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for chroot")
+    root = Path(value)
+    assert (root / "usr/bin/rpmbuild").exists() and (root / "usr/bin/rpmlint").exists()
+    return root
+
+
+def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LC_ALL": "C.UTF-8",
+           "SOURCE_DATE_EPOCH": EPOCH}
+    command = shutil.which("chroot") or "/usr/sbin/chroot"
+    return subprocess.run([command, str(root), *argv], capture_output=True, text=True,
+                          check=False, env=env)
+
+
+@contextmanager
+def mounted(root: Path) -> Iterator[None]:
+    """rpm's sysusers.sh reads /dev/fd: /proc and /dev, for the install only."""
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    try:
+        subprocess.run(["mount", "--bind", "/dev", str(root / "dev")], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", str(root / "dev")], check=True)
+    finally:
+        subprocess.run(["umount", str(root / "proc")], check=True)
+
+
+@pytest.mark.parametrize("target", ["fedora", "opensuse-tumbleweed"])  # both rpm 4.20
+def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Path) -> None:
+    root = debian13_root()
+    out = tmp_path / "out"
+    assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(out), "-q", "-m", MAINTAINER,
+                    "--init", "systemd,sysv", "--target", target]) == 0
+    work = root / WORK.lstrip("/")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(out / "rpmbuild", work)
+    try:
+        spec = f"{WORK}/SPECS/twisted-echo.spec"
+        built = chroot(root, "rpmbuild", "-ba", "--define", f"_topdir {WORK}", spec)
+        assert built.returncode == 0, built.stderr
+        assert "deprecated" not in built.stderr + built.stdout  # the mtime policy's form
+        assert "Executing(%check)" in built.stderr + built.stdout
+        rpm = f"{WORK}/RPMS/noarch/twisted-echo-1.0-1.noarch.rpm"
+        lint = chroot(root, "rpmlint", "-c", f"{WORK}/SPECS/twisted-echo.rpmlint.toml",
+                      rpm, f"{WORK}/RPMS/noarch/twisted-echo-sysvinit-1.0-1.noarch.rpm",
+                      f"{WORK}/SRPMS/twisted-echo-1.0-1.src.rpm", spec)
+        problems = [line for line in lint.stdout.splitlines()
+                    if (": E: " in line or ": W: " in line) and "no-signature" not in line]
+        assert problems == [], lint.stdout
+        # rpm >= 4.19 creates the user from the sysusers.d file: no %pre, and provides.
+        scripts = chroot(root, "rpm", "-qp", "--scripts", rpm).stdout
+        assert "preinstall" not in scripts and "useradd" not in scripts
+        provides = chroot(root, "rpm", "-qp", "--provides", rpm).stdout.split("\n")
+        assert "group(twisted-echo)" in provides
+        assert any(line.startswith("user(twisted-echo)") for line in provides)
+        # Installed (Debian's rpm database knows no python3dist(twisted)): rpm made the
+        # user before it laid down the files that user owns.
+        with mounted(root):
+            installed = chroot(root, "rpm", "-i", "--nodeps",
+                               "--define", "__transaction_unshare %{nil}", rpm)
+            assert installed.returncode == 0, installed.stderr
+            assert "does not exist" not in installed.stderr
+            owner = chroot(root, "stat", "-c", "%U:%G", "/var/lib/twisted-echo").stdout
+            assert owner.strip() == "twisted-echo:twisted-echo"
+            assert chroot(root, "rpm", "-e", "--define", "__transaction_unshare %{nil}",
+                          "twisted-echo").returncode == 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_no_name_is_acted_on_by_rpm_4_20() -> None:
+    """issue 10 item 1 under rpm 4.20: every section and directive name, mixed case, at
+    the start of a description line, after blanks, pre-escaped, inside a line and where
+    folding would break, and in the summary and maintainer: refused with one line, or
+    read as text by Debian 13's rpmspec."""
+    root = debian13_root()
+    app = AppInfo(kind=AppKind.PYTHON, filename="echo.tac", content=b"application = None\n")
+    work = root / WORK.lstrip("/")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sentinel = root / str(SENTINEL).lstrip("/")
+    baseline: list[str] = []
+    try:
+        for number, name in enumerate(("harmless", *NAMES)):
+            odd = mixed_case(name, [(i + number) % 2 == 0 for i in range(len(name))])
+            for value in payloads(odd):
+                try:
+                    spec = resolve(Options(
+                        tapfile=FIXTURES / "echo.tac", maintainer=f"Ann {odd} <a@example.org>",
+                        description=f"{odd} %(touch x)", long_description=value),
+                        app, rpm.CONVENTIONS)
+                    text = render_spec(spec)
+                except UsageError as exc:
+                    refused = str(exc)
+                else:
+                    refused = ""
+                if refused:
+                    assert refused.startswith("--long_description: line "), refused
+                    continue
+                (work / "x.spec").write_text(text, encoding="utf-8")
+                parsed = chroot(root, "rpmspec", "-P", f"{WORK}/x.spec")
+                assert parsed.returncode == 0, f"{value!r}: {parsed.stderr}"
+                assert not sentinel.exists(), value
+                baseline = baseline or parts_of(parsed.stdout)
+                assert parts_of(parsed.stdout) == baseline, value
+                queried = chroot(root, "rpmspec", "-q", "--srpm", "--qf", QUERY,
+                                 f"{WORK}/x.spec")
+                assert queried.stdout.split(SEP) == expected_fields(spec), value
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
