@@ -181,7 +181,10 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 def _warn(tool: str, message: str, quiet: bool) -> None:
     if not quiet:
-        click.echo(f"{tool}: warning: {message}", err=True)
+        from tap2pkg.validate import printable  # noqa: PLC0415
+
+        # Warnings quote the app file: no terminal escapes, one line each.
+        click.echo(f"{tool}: warning: {printable(message, keep=chr(92))}", err=True)
 
 
 def _make_package(fmt: str, params: dict[str, Any]) -> None:
@@ -226,10 +229,19 @@ def _make_package(fmt: str, params: dict[str, Any]) -> None:
             click.echo(str(path))
 
 
+_OPTION_NAMES = {"appfile": "APPFILE", "package": "--debfile/--rpmfile", "kind": "--type",
+                 "long_description": "--long_description", "set_version": "--set-version"}
+
+
 def _check_options(fmt: str, params: dict[str, Any]) -> None:
     """What can be refused before anything is read."""
     from tap2pkg.errors import UsageError  # noqa: PLC0415
+    from tap2pkg.validate import utf8  # noqa: PLC0415
 
+    for name, value in params.items():  # non-UTF-8 bytes from argv: refuse them first
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, str | Path):
+                utf8(str(item), _OPTION_NAMES.get(name, f"--{name.replace('_', '-')}"))
     if fmt == "deb" and params["maintainer"] is None:
         # As the original tap2deb's option parser did, before it read anything.
         raise UsageError("maintainer must be specified.")
@@ -423,18 +435,10 @@ def inspect(target: Path, kind: str | None, as_json: bool) -> None:
         fields: dict[str, Any] = read_package(target)
     else:
         from tap2pkg.appfile import load, parse_kind  # noqa: PLC0415
+        from tap2pkg.readback import app_report, shown_report  # noqa: PLC0415
 
         info = load(target, parse_kind(kind) if kind else None)
-        fields = {
-            "file": str(target),
-            "kind": info.kind.value,
-            "twistd_option": f"--{info.twistd_option}",
-            "application": info.app_name,
-            "uid": info.uid,
-            "gid": info.gid,
-            "endpoints": list(info.endpoints),
-            "warnings": list(info.warnings),
-        }
+        fields = shown_report({"file": str(target), **app_report(info)})
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return
@@ -508,18 +512,34 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-        return 2
-    except click.exceptions.Abort:
-        click.echo(f"{prog}: aborted", err=True)
-        return 1
-    except Tap2pkgError as exc:
-        click.echo(f"{prog}: error: {exc}", err=True)
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except (click.ClickException, click.exceptions.Abort, Tap2pkgError, OSError,
+            MemoryError) as exc:
+        from tap2pkg.errors import BuildError  # noqa: PLC0415
+        from tap2pkg.validate import printable  # noqa: PLC0415
+
+        message, code = _failure(exc)
+        # File names and values in messages come from elsewhere: no terminal escapes, and
+        # one line, except a failed tool's output tail.
+        keep = "\\\n" if isinstance(exc, BuildError) else "\\"
+        click.echo(f"{prog}: {printable(message, keep)}", err=True)
+        return code
     return 0
+
+
+def _failure(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code for what stopped a command."""
+    if isinstance(exc, click.ClickException):
+        return f"error: {exc.format_message()}", 2
+    if isinstance(exc, click.exceptions.Abort):
+        return "aborted", 1
+    if isinstance(exc, Tap2pkgError):
+        return f"error: {exc}", exc.exit_code
+    if isinstance(exc, OSError):  # a full disk, a vanished directory: no step said more
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{exc.strerror or exc}", 1
+    return "error: out of memory", 1
 
 
 def tap2deb_main(argv: Sequence[str] | None = None) -> int:

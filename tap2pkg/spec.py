@@ -19,6 +19,7 @@ from tap2pkg.model import INIT_SYSTEMS, AppInfo, PackageSpec
 from tap2pkg.payload import Payload, launcher_path
 from tap2pkg.targets import Target, default_target, lookup
 
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: dates and tar headers go no further
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
@@ -71,9 +72,13 @@ def source_date_epoch() -> int:
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None or value == "":
         return int(time.time())
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if not re.fullmatch(r"[0-9]{1,12}", value):
         raise UsageError(f"{value!r} is not a number of seconds", "SOURCE_DATE_EPOCH")
-    return int(value)
+    seconds = int(value)
+    if seconds > MAX_EPOCH:
+        raise UsageError(f"{value} is after the year 9999", "SOURCE_DATE_EPOCH")
+    return seconds
 
 
 def _slug(protocol: str) -> str:

@@ -11,7 +11,17 @@ import re
 
 from tap2pkg.errors import UsageError
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Characters that end a line for someone (dpkg splits on \n only, Python's splitlines()
+# and editors on \v \f \x1c-\x1e \x85 U+2028 U+2029 too), C0/C1 controls, bidi
+# overrides that make a line read differently from what it holds, and lone surrogates
+# (bytes that were not UTF-8 in argv, kept by surrogateescape).
+_CONTROL_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ufeff\ud800-\udfff]"
+)
+# dpkg-gencontrol expands ${name} in debian/control when the source package is rebuilt:
+# ${Newline} would start a new field.
+_SUBSTVAR = re.compile(r"\$\{")
 _DEB_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]+")
 _RPM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 # Debian native version: optional epoch, upstream part without a revision (3.0 native).
@@ -36,9 +46,22 @@ def one_line(value: str, key: str) -> str:
     value = value.strip()
     if not value:
         raise UsageError("must not be empty", key)
-    if _CONTROL_CHARS.search(value):
-        raise UsageError("must be one line without control characters", key)
+    check_text(value, key)
     return value
+
+
+def check_text(value: str, key: str) -> None:
+    """Refuse what is not plain text on one line: see _CONTROL_CHARS and _SUBSTVAR."""
+    bad = _CONTROL_CHARS.search(value)
+    if bad is not None:
+        char = bad.group()
+        if "\ud800" <= char <= "\udfff":
+            raise UsageError("is not valid UTF-8", key)
+        raise UsageError(
+            f"must be one line without control characters (found U+{ord(char):04X})", key
+        )
+    if _SUBSTVAR.search(value):
+        raise UsageError("must not contain '${': dpkg-gencontrol would expand it", key)
 
 
 def summary(value: str, key: str = "--description") -> str:
@@ -58,9 +81,18 @@ def long_description(value: str, key: str = "--long_description") -> str:
     if not lines:
         raise UsageError("must not be empty", key)
     for line in lines:
-        if _CONTROL_CHARS.search(line):
+        if "\t" in line:
             raise UsageError("must not contain tabs or control characters", key)
+        check_text(line, key)
     return "\n".join(lines)
+
+
+def utf8(value: str, key: str) -> str:
+    """An option value as typed: bytes that are not UTF-8 are refused here, before they
+    reach a file name, a message or a control file."""
+    if re.search("[\ud800-\udfff]", value):
+        raise UsageError("is not valid UTF-8", key)
+    return value
 
 
 def deb_name(value: str, key: str = "--debfile") -> str:
@@ -181,3 +213,26 @@ def init_systems(value: str, allowed: tuple[str, ...], key: str = "--init") -> t
         if part not in allowed:
             raise UsageError(f"unknown init system {part!r}: choose from {', '.join(allowed)}", key)
     return tuple(name for name in allowed if name in chosen)
+
+
+# What a terminal or a reader could take for something else: C0 and C1 controls, DEL,
+# line and paragraph separators, bidi controls, byte order marks, lone surrogates.
+_UNPRINTABLE = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e"
+    "\\u2066-\\u2069\\ufeff\\ud800-\\udfff\\\\]"
+)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """text with what could fake or hide output escaped as \\xNN/\\uNNNN (and \\ as
+    \\\\), except the characters in ``keep``: for messages, reports and file names that
+    came from elsewhere."""
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        if char == "\\":
+            return "\\\\"
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _UNPRINTABLE.sub(escape, text)

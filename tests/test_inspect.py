@@ -36,7 +36,7 @@ def test_inspect_deb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert files["/"]["type"] == "dir"
     assert info["app"] == {"file": "/etc/twisted-echoxml/echoxml.tas", "kind": "source",
                            "application": "echo-xml",
-                           "endpoints": ["tcp:8010:interface=127.0.0.1"]}
+                           "endpoints": ["tcp:8010:interface=127.0.0.1"], "imports": []}
 
 
 def test_inspect_rpm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,3 +80,24 @@ def test_urls() -> None:
     for bad in ("example.org", "https://a b", "javascript:alert(1)", "https://x\n", "", "'x'"):
         with pytest.raises(UsageError, match="--url"):
             validate.url(bad)
+
+
+def test_every_line_breaker_is_refused() -> None:
+    """Every character Python (or an editor) takes as a line end, all 1.1 million
+    code points checked: a one-line field is one line for every reader."""
+    breakers = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) != 1]
+    assert len(breakers) == 10  # \n \v \f \r \x1c \x1d \x1e \x85 U+2028 U+2029
+    for char in breakers:
+        for check in (validate.one_line, validate.summary, validate.maintainer):
+            with pytest.raises(UsageError, match="one line without control characters"):
+                check(f"Jane{char}Doe <jane@example.org>", "--x")
+        if char != "\n":  # a line break is what separates lines of the long description
+            with pytest.raises(UsageError):
+                validate.long_description(f"a{char}b")
+
+
+def test_substitution_variables_are_refused() -> None:
+    for value in ("${Newline}", "x ${misc:Depends}", "${}"):
+        with pytest.raises(UsageError, match="dpkg-gencontrol would expand it"):
+            validate.one_line(value, "--description")
+    assert validate.one_line("costs $5 {or so}", "--description") == "costs $5 {or so}"

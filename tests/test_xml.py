@@ -83,7 +83,8 @@ def test_daemon_fixture_loads() -> None:
     info = load(FIXTURES / "daemonxml.tax")
     assert (info.app_name, info.uid, info.gid) == ("daemon-xml", 1000, 1000)
     assert info.endpoints == ("tcp:8011:interface=127.0.0.1", "tcp:8012:interface=127.0.0.1")
-    assert info.warnings == ()
+    assert info.warnings == ("the Application sets uid=1000 and gid=1000: ignored, the "
+                             "service runs as the package's service user (--user, --group)",)
     # Twisted 8.x's TimerService had no clock; today's startService needs one.
     assert "clock=None," in info.content.decode()
     assert "# For current Twisted: clock=None added to" in info.content.decode()
@@ -415,7 +416,6 @@ def test_eval_injection_in_string_values_is_refused(tmp_path: Path) -> None:
         ('<class name="subprocess.Popen"/>', "refused to load subprocess.Popen"),
         ('<function name="os.system"/>', "refused to load os.system"),
         ('<module name="os"/>', "refused to load os"),
-        ('<module name="twistedx"/>', "refused to load twistedx"),
         ('<method name="system" class="os.X"><none/></method>', "refused to load os.X"),
         (
             '<copyreg loadfunc="__builtin__.eval"><tuple><string value="1"/></tuple></copyreg>',
@@ -427,11 +427,11 @@ def test_eval_injection_in_string_values_is_refused(tmp_path: Path) -> None:
         ('<class name="twisted.\u00e9"/>', "is not a dotted Python name"),
     ],
 )
-def test_names_outside_twisted_are_refused(body: str, needle: str) -> None:
+def test_names_that_run_code_are_refused(body: str, needle: str) -> None:
     message = refused(body)
     assert needle in message
     if "refused" in needle:
-        assert message.endswith("only twisted.* names are allowed")
+        assert message.endswith("can run code when the file is loaded")
 
 
 @pytest.mark.parametrize(

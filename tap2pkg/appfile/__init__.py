@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from tap2pkg.errors import AppFileError, UsageError
+from tap2pkg.limits import MAX_APPFILE_BYTES, MAX_SOURCE_BYTES, OutOfTimeError
 from tap2pkg.model import AppInfo, AppKind
 
 __all__ = ["MAX_SIZE", "guess_kind", "load", "parse_kind", "read_bytes_as"]
 
-# Application files are a few kilobytes; refuse to read absurd ones into memory.
-MAX_SIZE = 16 * 1024 * 1024
-# Python and AOT source are analysed node by node (about 12 s per MiB and 0.5 GB of
-# syntax tree): a bound on time and memory that no real .tac or .tas comes near.
-MAX_SOURCE_SIZE = 1024 * 1024
+# Application files are a few kilobytes (the limits live in tap2pkg.limits).
+MAX_SIZE = MAX_APPFILE_BYTES
+MAX_SOURCE_SIZE = MAX_SOURCE_BYTES
 
 _EXTENSIONS = {
     ".tac": AppKind.PYTHON,
@@ -89,18 +89,25 @@ def _unreadable(path: Path, exc: OSError) -> AppFileError:
     return AppFileError(f"{path}: cannot read it: {reason}")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, with one-line errors that name it."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
+def _check_regular(path: Path, mode: int) -> None:
     if stat.S_ISDIR(mode):
         raise AppFileError(f"{path}: is a directory, not an application file")
     if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
         raise AppFileError(f"{path}: not a regular file")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's content, with one-line errors that name it."""
     try:
-        with path.open("rb") as stream:
+        _check_regular(path, path.stat().st_mode)
+        # The file may be swapped for a FIFO after that check: O_NONBLOCK keeps open()
+        # from waiting for a writer, and what was opened is checked again.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        with os.fdopen(fd, "rb") as stream:
+            _check_regular(path, os.fstat(stream.fileno()).st_mode)
             content = stream.read(MAX_SIZE + 1)
     except OSError as exc:
         raise _unreadable(path, exc) from None
@@ -121,7 +128,10 @@ def read_bytes_as(filename: str, content: bytes, kind: AppKind | None = None) ->
             f"{filename}: {len(content)} bytes is too large for a {kind.value} application "
             f"file (at most {MAX_SOURCE_SIZE // 1024} KiB)"
         )
-    return _reader(kind)(filename, content)
+    try:
+        return _reader(kind)(filename, content)
+    except OutOfTimeError as exc:  # the last guard of tap2pkg.limits
+        raise AppFileError(f"{filename}: {exc}") from None
 
 
 def load(path: Path, kind: AppKind | None = None) -> AppInfo:

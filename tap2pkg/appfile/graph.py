@@ -15,16 +15,13 @@ and a sob.Persistent (IPersistable: name).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from tap2pkg.limits import MAX_EXPANDED, MAX_HASHED, MAX_SERVICE_DEPTH, MAX_SERVICES
 from tap2pkg.model import AppInfo, AppKind
-
-# Nested MultiServices deeper than this are not looked into: real apps have a few levels.
-MAX_SERVICE_DEPTH = 64
-# An upper bound on services visited, so a hostile graph cannot make the walk slow.
-MAX_SERVICES = 10_000
 
 ISERVICE = "twisted.application.service.IService"
 ISERVICE_COLLECTION = "twisted.application.service.IServiceCollection"
@@ -36,14 +33,123 @@ COMPONENTIZED = "twisted.python.components.Componentized"
 class RefusedGlobalError(Exception):
     """The file names a class or function outside the allowlist."""
 
-    def __init__(self, dotted: str) -> None:
+    def __init__(self, dotted: str, reason: str = "") -> None:
         self.dotted = dotted
-        super().__init__(dotted)
+        self.reason = reason
+        super().__init__(f"refused to load {dotted}: {reason}" if reason else dotted)
+
+
+class TooLargeError(Exception):
+    """A tuple or a set of keys would take too long to hash (shared parts repeated)."""
+
+
+def expanded_size(value: object, sizes: dict[int, tuple[object, int]]) -> int:
+    """The size of value with shared parts counted each time they appear (what hashing or
+    comparing it walks), for tuples and frozensets; 1 for anything else.  ``sizes``
+    memoises by id (holding the object, so ids stay valid); TooLargeError past
+    MAX_EXPANDED."""
+    if not isinstance(value, tuple | frozenset):
+        return 1
+    known = sizes.get(id(value))
+    if known is not None:
+        return known[1]
+    # Tuples are made after their content, so the parts are usually known already;
+    # otherwise walk them without recursion.
+    pending: list[tuple[tuple[Any, ...] | frozenset[Any], bool]] = [(value, False)]
+    while pending:
+        item, ready = pending.pop()
+        if id(item) in sizes:
+            continue
+        parts = [p for p in item if isinstance(p, tuple | frozenset) and id(p) not in sizes]
+        if parts and not ready:
+            pending.append((item, True))
+            pending.extend((p, False) for p in parts)
+            continue
+        total = 1 + sum(sizes[id(p)][1] if isinstance(p, tuple | frozenset) else 1
+                        for p in item)
+        if total > MAX_EXPANDED:
+            raise TooLargeError(
+                f"a tuple of more than {MAX_EXPANDED} items, counting shared ones each time"
+            )
+        sizes[id(item)] = (item, total)
+    return sizes[id(value)][1]
+
+
+@dataclass
+class HashBudget:
+    """Bounds the hashing one file causes: every dict key and set member, expanded."""
+
+    sizes: dict[int, tuple[object, int]] = field(default_factory=dict)
+    spent: int = 0
+
+    def charge(self, keys: Iterable[object]) -> None:
+        for key in keys:
+            self.spent += expanded_size(key, self.sizes)
+            if self.spent > MAX_HASHED:
+                raise TooLargeError(f"dict keys and set members larger than {MAX_HASHED} in all")
 
 
 def is_twisted(module: str) -> bool:
-    """Only Twisted's own classes may appear in an application file tap2pkg reads."""
+    """Twisted's own classes: what application files are made of."""
     return module == "twisted" or module.startswith("twisted.")
+
+
+# Modules whose classes and functions run code, commands or file operations when a
+# loader calls them (pickle's REDUCE, AOT's Copyreg and Instance, marmalade's copyreg):
+# a file naming anything in them is refused outright, although tap2pkg itself never
+# calls anything, because twistd will on the target.  Other modules are the app's own
+# or its dependencies': they become stand-ins, reported as modules the package needs.
+CODE_RUNNING_MODULES = frozenset({
+    "__main__", "__builtin__", "builtins", "_posixsubprocess", "_ctypes", "_codecs", "_io",
+    "_operator", "_pickle", "_socket", "_thread", "asyncio", "bdb", "cPickle", "cffi",
+    "cloudpickle", "code", "codecs", "codeop", "commands", "compileall", "concurrent",
+    "copy_reg", "copyreg", "ctypes", "dill", "distutils", "doctest", "ensurepip", "fcntl",
+    "fileinput", "ftplib", "functools", "gc", "glob", "http", "idlelib", "imp", "importlib",
+    "inspect", "io", "logging", "marshal", "mmap", "multiprocessing", "nt", "ntpath",
+    "numpy", "operator", "os", "pathlib", "pdb", "pickle", "pip", "pkg_resources", "pkgutil",
+    "platform", "popen2", "posix", "posixpath", "profile", "cProfile", "pty", "py_compile",
+    "pydoc", "resource", "runpy", "select", "selectors", "setuptools", "shelve", "shutil",
+    "signal", "site", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "sys", "sysconfig",
+    "tarfile", "telnetlib", "tempfile", "termios", "thread", "threading", "timeit",
+    "tkinter", "trace", "types", "unittest", "urllib", "urllib2", "venv", "webbrowser",
+    "xmlrpc", "yaml", "zipfile", "zipimport",
+})
+# Twisted's own functions that import, run or open what their arguments name.
+TWISTED_CODE_RUNNING = frozenset({
+    "twisted.python.reflect.namedAny", "twisted.python.reflect.namedObject",
+    "twisted.python.reflect.namedClass", "twisted.python.reflect.namedModule",
+    "twisted.python.reflect.requireModule", "twisted.python.reflect._importAndCheckStack",
+    "twisted.python.compat.execfile", "twisted.python.util.runAsEffectiveUser",
+    "twisted.python.util.untilConcludes", "twisted.python.util.switchUID",
+    "twisted.internet.utils", "twisted.internet.process", "twisted.internet.threads",
+})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def is_dotted_name(text: str) -> bool:
+    """Python's dotted-name syntax, ASCII only (these names end up in messages)."""
+    return bool(text) and all(_IDENTIFIER.match(part) for part in text.split("."))
+
+
+def refusal(module: str, name: str) -> str | None:
+    """Why module.name may not appear in an application file, or None if it may.
+
+    Twisted's names may; so may other modules' classes and functions, as stand-ins,
+    except those of CODE_RUNNING_MODULES.  A dotted ``name`` would make the loader
+    walk attributes (``mod.os.system``), so outside Twisted it is refused too."""
+    if is_twisted(module):
+        dotted = f"{module}.{name}" if name else module
+        if any(dotted == bad or dotted.startswith(bad + ".") for bad in TWISTED_CODE_RUNNING):
+            return f"{dotted} can run code when the file is loaded"
+        return None
+    if not is_dotted_name(module) or (name and not is_dotted_name(name)):
+        return "not a Python name"
+    top = module.partition(".")[0]
+    if top in CODE_RUNNING_MODULES:
+        return f"{top} can run code when the file is loaded"
+    if "." in name:
+        return "an attribute path outside Twisted"
+    return None
 
 
 class Stub:
@@ -108,8 +214,16 @@ class StandIns:
     """Makes one stand-in class per dotted name, for one file (so identity is stable)."""
 
     classes: dict[tuple[str, str], type[Stub]] = field(default_factory=dict)
+    # Modules from outside Twisted the file names -> the names it uses from each.
+    foreign: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def get(self, module: str, name: str) -> type[Stub]:
+        """The stand-in for module.name; RefusedGlobalError for a name refusal() refuses."""
+        reason = refusal(module, name)
+        if reason is not None:
+            raise RefusedGlobalError(f"{module}.{name}" if name else module, reason)
+        if not is_twisted(module):
+            self.foreign.setdefault(module, {})[name or module] = None
         key = (module, name)
         cls = self.classes.get(key)
         if cls is None:
@@ -119,11 +233,25 @@ class StandIns:
             self.classes[key] = cls
         return cls
 
-    def twisted(self, module: str, name: str) -> type[Stub]:
-        """The stand-in for module.name, or RefusedGlobalError if it is not Twisted's."""
-        if not is_twisted(module):
-            raise RefusedGlobalError(f"{module}.{name}" if name else module)
-        return self.get(module, name)
+    def imports(self) -> tuple[str, ...]:
+        return tuple(sorted(self.foreign))
+
+    def warnings(self) -> tuple[str, ...]:
+        """One line per foreign module: the package must provide it."""
+        def short(name: str) -> str:  # names are the file's: keep the line a line
+            return name if len(name) <= 60 else name[:57] + "..."
+
+        lines = []
+        for module, names in sorted(self.foreign.items())[:20]:
+            used = ", ".join(short(n) for n in list(names)[:5])
+            used += ", ..." if len(names) > 5 else ""
+            lines.append(
+                f"the file uses {used} from {short(module)}, which is not part of Twisted: "
+                "the service needs that module installed (--include, --bundle or --depends)"
+            )
+        if len(self.foreign) > 20:
+            lines.append(f"... and {len(self.foreign) - 20} more modules from outside Twisted")
+        return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -137,10 +265,31 @@ class AppFacts:
     warnings: tuple[str, ...] = ()
 
     def app_info(self, kind: AppKind, filename: str, content: bytes,
-                 extra_warnings: tuple[str, ...] = ()) -> AppInfo:
+                 extra_warnings: tuple[str, ...] = (), stand_ins: StandIns | None = None
+                 ) -> AppInfo:
+        foreign = stand_ins or StandIns()
         return AppInfo(kind=kind, filename=filename, content=content,
                        app_name=self.app_name, uid=self.uid, gid=self.gid,
-                       endpoints=self.endpoints, warnings=self.warnings + extra_warnings)
+                       endpoints=self.endpoints,
+                       warnings=(self.warnings + ids_ignored(self.uid, self.gid)
+                                 + extra_warnings + foreign.warnings()),
+                       imports=foreign.imports())
+
+
+MAX_PORT = 65535
+MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged"
+
+
+def ids_ignored(uid: int | None, gid: int | None) -> tuple[str, ...]:
+    """The one line saying that the Application's own uid/gid do not apply."""
+    given = [f"{name}={value}" for name, value in (("uid", uid), ("gid", gid))
+             if value is not None]
+    if not given:
+        return ()
+    return (
+        f"the Application sets {' and '.join(given)}: ignored, the service runs as the "
+        "package's service user (--user, --group)",
+    )
 
 
 def quote_strports(value: str) -> str:
@@ -152,7 +301,7 @@ def endpoint(kind: str, where: object, interface: object = None, default: str = 
     """A strports description such as "tcp:8080:interface=127.0.0.1", or None."""
     if kind == "unix":
         return f"unix:{quote_strports(where)}" if isinstance(where, str) and where else None
-    if not isinstance(where, int) or isinstance(where, bool):
+    if not isinstance(where, int) or isinstance(where, bool) or not 0 <= where <= MAX_PORT:
         return None
     text = f"{kind}:{where}"
     if isinstance(interface, str) and interface and interface != default:
@@ -160,8 +309,11 @@ def endpoint(kind: str, where: object, interface: object = None, default: str = 
     return text
 
 
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def id_or_none(value: object) -> int | None:
+    """A uid or gid: an int in range (a file may hold a 5000-digit one), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID:
+        return value
+    return None
 
 
 # internet.XServer(*args, **kwargs) passes them to reactor.listenX(); the interface is
@@ -260,8 +412,8 @@ def describe(root: object) -> AppFacts:
 
     uid = gid = None
     if isinstance(process, Stub):
-        uid = _int_or_none(process.attributes().get("uid"))
-        gid = _int_or_none(process.attributes().get("gid"))
+        uid = id_or_none(process.attributes().get("uid"))
+        gid = id_or_none(process.attributes().get("gid"))
 
     endpoints: list[str] = []
     if isinstance(top, Stub):

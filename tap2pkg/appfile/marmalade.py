@@ -23,16 +23,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tap2pkg.appfile.graph import is_twisted
+from tap2pkg.appfile.graph import refusal
+from tap2pkg.limits import MAX_INT_DIGITS, MAX_XML_DEPTH, MAX_XML_ELEMENTS
 
-# Real applications nest 10-20 elements deep.  Each level becomes at most three levels
-# of AOT expression, and Python refuses source nested 200 brackets deep, as does
-# tap2pkg's own .tas reader: 50 keeps the converted file loadable.
-MAX_DEPTH = 50
-# Real applications have hundreds of elements; this bounds memory for hostile files.
-MAX_ELEMENTS = 100_000
-# Python refuses to convert longer digit strings to int (sys.get_int_max_str_digits).
-MAX_DIGITS = 4000
+# Bounds on elements, nesting and digits: see tap2pkg.limits.
+MAX_DEPTH = MAX_XML_DEPTH
+MAX_ELEMENTS = MAX_XML_ELEMENTS
+MAX_DIGITS = MAX_INT_DIGITS
 
 # Elements and the attributes each requires; "reference" and "role" may be on any.
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -383,12 +380,14 @@ def _copyreg(ref: str | None, loadfunc: str, state: Node) -> Node:
 
 
 def _allowed(name: str, what: str) -> str:
-    """A dotted name, refused unless it is Twisted's (the same allowlist as pickles)."""
+    """A dotted name, refused as pickles' are (graph.refusal): Twisted's names and the
+    app's own pass, those of modules that can run code on load do not."""
     if not _DOTTED.match(name):
         raise ValueError(f"{what} name {_short(name)!r} is not a dotted Python name")
-    module = name if what == "module" else name.rpartition(".")[0]
-    if not is_twisted(module):
-        raise ValueError(f"refused to load {_short(name)}: only twisted.* names are allowed")
+    module, _, last = (name, "", "") if what == "module" else name.rpartition(".")
+    reason = refusal(module, last) if module else refusal(last, "")
+    if reason is not None:
+        raise ValueError(f"refused to load {_short(name)}: {reason}")
     return name
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tap2pkg.appfile.graph import endpoint
+from tap2pkg.appfile.graph import endpoint, id_or_none, ids_ignored, is_dotted_name
 from tap2pkg.errors import AppFileError
 from tap2pkg.model import AppInfo, AppKind
 
@@ -223,17 +223,20 @@ def read_python(filename: str, content: bytes) -> AppInfo:
         warnings = _check_binding(filename, tree)
         (app_name, uid, gid), more = _application_fields(module)
         endpoints = _endpoints(module)
+        imports = _imports(module)
     except RecursionError:  # every walk here is iterative: a last guard for absurd input
         raise AppFileError(f"{filename}: cannot read it: nested too deeply") from None
+    uid, gid = id_or_none(uid), id_or_none(gid)
     return AppInfo(
         kind=AppKind.PYTHON,
         filename=filename,
         content=content,
         app_name=app_name if isinstance(app_name, str) else None,
-        uid=uid if isinstance(uid, int) else None,
-        gid=gid if isinstance(gid, int) else None,
+        uid=uid,
+        gid=gid,
         endpoints=endpoints,
-        warnings=tuple(warnings + more),
+        warnings=tuple(warnings + more) + ids_ignored(uid, gid),
+        imports=imports,
     )
 
 
@@ -284,12 +287,54 @@ def _application_fields(module: Module) -> tuple[list[object], list[str]]:
         elif not isinstance(value, wanted) or isinstance(value, bool):
             value = None
             what = "string" if wanted is str else "integer"
+            ignored = ("" if wanted is str else
+                       " (it is ignored: the service runs as the package's service user)")
             warnings.append(
                 f"line {call.lineno}: the Application {keyword} is not a literal {what}; "
-                "tap2pkg cannot see it"
+                f"tap2pkg cannot see it{ignored}"
             )
         values.append(value)
     return values, warnings
+
+
+def _imported_by_call(module: Module, call: ast.Call) -> str | None:
+    """``__import__("x")`` and ``importlib.import_module("x"[, "pkg"])`` with literals."""
+    name = module.dotted(call.func)
+    if name not in ("__import__", "builtins.__import__", "importlib.import_module"):
+        return None
+    target = module.literal(_argument(call, 0, "name"))
+    if not isinstance(target, str):
+        return None
+    if name == "importlib.import_module" and target.startswith("."):
+        package = module.literal(_argument(call, 1, "package"))
+        if isinstance(package, str) and is_dotted_name(package):
+            level = len(target) - len(target.lstrip("."))
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            target = f"{base}.{target.lstrip('.')}".rstrip(".")
+    return target
+
+
+def _imports(module: Module) -> tuple[str, ...]:
+    """The modules the file imports, anywhere in it (functions, classes, if and try
+    blocks too), as dotted names; relative ones keep their leading dots (".models")
+    for a later stage to resolve.  ``from x.y import z`` gives x.y: z may be a name in
+    it as well as a submodule."""
+    found: set[str] = set()
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            dots = "." * node.level
+            if node.module:
+                found.add(dots + node.module)
+            else:  # from . import views: each name is a module of the package
+                found.update(dots + alias.name for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call):
+            target = _imported_by_call(module, node)
+            if target is not None:
+                found.add(target)
+    # Only real dotted names: anything else cannot be imported, and these are printed.
+    return tuple(sorted(n for n in found if is_dotted_name(n.lstrip(".")) or set(n) == {"."}))
 
 
 def _endpoints(module: Module) -> tuple[str, ...]:

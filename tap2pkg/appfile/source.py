@@ -14,13 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tap2pkg.appfile.graph import RefusedGlobalError, StandIns, Stub, describe, is_twisted
+from tap2pkg.appfile.graph import (
+    HashBudget,
+    RefusedGlobalError,
+    StandIns,
+    Stub,
+    TooLargeError,
+    describe,
+    expanded_size,
+)
 from tap2pkg.appfile.python import parse
 from tap2pkg.errors import AppFileError
+from tap2pkg.limits import MAX_NESTING, Deadline
 from tap2pkg.model import AppInfo, AppKind
-
-# jellyToSource indents two spaces a level; real applications stay well under this.
-MAX_NESTING = 200
 
 _NUMBER = (int, float, complex)
 _LITERALS = (str, bytes, bool, int, float, complex)
@@ -38,6 +44,16 @@ def _not_allowed(node: ast.AST) -> _RefusedError:
     return _RefusedError(
         node, f"only AOT constructors and literals are allowed, found {_what(node)}"
     )
+
+
+class _Dangling:
+    """What a Deref with no matching Ref stands for: nothing tap2pkg can know."""
+
+    def __repr__(self) -> str:
+        return "<dangling Deref>"
+
+
+DANGLING = _Dangling()
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +89,8 @@ def _what(node: ast.AST) -> str:
 
 
 def _short(text: str) -> str:
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -99,6 +117,22 @@ class Converter:
     # later, so a Deref inside them (a cycle) gets the very same object.
     made: dict[int, object] = field(default_factory=dict)
     filling: set[int] = field(default_factory=set)
+    # Shared tuples used as dict keys would hash for ever: bound that work.
+    budget: HashBudget = field(default_factory=HashBudget)
+    deadline: Deadline = field(default_factory=Deadline)
+    # Deref numbers with no Ref anywhere -> the line of the first.
+    dangling: dict[int, int] = field(default_factory=dict)
+
+    def warnings(self) -> tuple[str, ...]:
+        if not self.dangling:
+            return ()
+        numbers = ", ".join(f"Deref({n})" for n in sorted(self.dangling)[:5])
+        line = min(self.dangling.values())
+        return (
+            f"line {line}: {numbers} has no matching Ref: Twisted 22.4 (Debian 12's "
+            "python3-twisted) cannot load this file, Twisted >= 24 can (given --uid and "
+            "--gid, as the package's service does)",
+        )
 
     def collect_refs(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):
@@ -109,12 +143,18 @@ class Converter:
                 self.refs[number] = node
 
     def convert(self, node: ast.expr) -> Any:
+        self.deadline.check()
         if isinstance(node, ast.Constant | ast.UnaryOp | ast.BinOp):
             return _constant(node)
         if isinstance(node, ast.Name) and node.id == "Ellipsis":
             return Ellipsis
         if isinstance(node, ast.Tuple):
-            return tuple(self.convert(e) for e in node.elts)
+            made = tuple(self.convert(e) for e in node.elts)
+            try:
+                expanded_size(made, self.budget.sizes)
+            except TooLargeError as exc:
+                raise _RefusedError(node, str(exc)) from None
+            return made
         if isinstance(node, ast.List):
             return [self.convert(e) for e in node.elts]
         if isinstance(node, ast.Dict):
@@ -131,6 +171,10 @@ class Converter:
                 raise _RefusedError(value_node, "a ** in a dict is not allowed")
             key = self.convert(key_node)
             try:
+                self.budget.charge([key])
+            except TooLargeError as exc:
+                raise _RefusedError(key_node, str(exc)) from None
+            try:
                 target[key] = self.convert(value_node)
             except TypeError:
                 raise _RefusedError(key_node, "a dict key that cannot be hashed") from None
@@ -143,12 +187,10 @@ class Converter:
         module, _, name = dotted.rpartition(".")
         try:
             if not module:  # a bare module name
-                return self.stand_ins.twisted(name, "")
-            return self.stand_ins.twisted(module, name)
-        except RefusedGlobalError:
-            raise _RefusedError(
-                node, f"refused to load {dotted}: only twisted.* classes are allowed"
-            ) from None
+                return self.stand_ins.get(name, "")
+            return self.stand_ins.get(module, name)
+        except RefusedGlobalError as exc:
+            raise _RefusedError(node, f"refused to load {_short(dotted)}: {exc.reason}") from None
 
     # ---- one method per AOT constructor, as twisted.persisted.aot defines them ----
 
@@ -169,11 +211,12 @@ class Converter:
     def make_module(self, node: ast.Call) -> type[Stub]:
         (name,) = _plain_args(node, 1, 1)
         module = self.convert(name)
-        if not isinstance(module, str) or not is_twisted(module):
-            raise _RefusedError(
-                node, f"refused to load {module}: only twisted.* modules are allowed"
-            )
-        return self.stand_ins.get(module, "")
+        if not isinstance(module, str) or not module:
+            raise _RefusedError(node, "Module() needs a module name")
+        try:
+            return self.stand_ins.get(module, "")
+        except RefusedGlobalError as exc:
+            raise _RefusedError(node, f"refused to load {_short(module)}: {exc.reason}") from None
 
     def make_instance_method(self, node: ast.Call) -> MethodRef:
         name, klass, instance = (self.convert(a) for a in _plain_args(node, 3, 3))
@@ -232,7 +275,11 @@ class Converter:
             return self.made[number]
         node = self.refs.get(number)
         if node is None:
-            raise _RefusedError(where, f"Deref({number}) has no matching Ref({number}, ...)")
+            # Twisted 22.4 to 26's jellyToSource writes one in every Application:
+            # Instance('twisted.application.service.Process', Deref(2)).
+            if number not in self.dangling:
+                self.dangling[number] = where.lineno
+            return DANGLING
         if number in self.filling:
             # Only immutable things (tuples) are made after their content, so only they
             # can get here.  Twisted's own jellier never writes such a cycle.
@@ -273,8 +320,8 @@ def _plain_args(node: ast.Call, least: int, most: int) -> list[ast.expr]:
 
 def _literal_int(node: ast.expr) -> int:
     value = node.value if isinstance(node, ast.Constant) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _RefusedError(node, "a Ref/Deref number must be an integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+        raise _RefusedError(node, "a Ref/Deref number must be an integer from 0 to 2**31-1")
     return value
 
 
@@ -323,6 +370,11 @@ def _app_expression(tree: ast.Module) -> ast.expr:
 
 def unjelly(filename: str, content: bytes) -> object:
     """The stand-in graph that the file's ``app`` describes."""
+    return convert_file(filename, content)[0]
+
+
+def convert_file(filename: str, content: bytes) -> tuple[object, Converter]:
+    """The stand-in graph, and the converter (its stand-ins and what it noticed)."""
     tree = parse(filename, content)
     converter = Converter()
     try:
@@ -335,7 +387,7 @@ def unjelly(filename: str, content: bytes) -> object:
                 converter.refs.clear()
                 converter.made.clear()
         converter.collect_refs(app)
-        return converter.convert(app)
+        return converter.convert(app), converter
     except _RefusedError as exc:
         where = f"{filename}:{exc.line}" if exc.line else filename
         raise AppFileError(f"{where}: {exc}") from None
@@ -344,4 +396,6 @@ def unjelly(filename: str, content: bytes) -> object:
 
 
 def read_source(filename: str, content: bytes) -> AppInfo:
-    return describe(unjelly(filename, content)).app_info(AppKind.SOURCE, filename, content)
+    root, converter = convert_file(filename, content)
+    return describe(root).app_info(AppKind.SOURCE, filename, content, converter.warnings(),
+                                   converter.stand_ins)

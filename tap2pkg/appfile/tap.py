@@ -20,15 +20,29 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from tap2pkg.appfile.graph import RefusedGlobalError, StandIns, Stub, describe, is_twisted
+from tap2pkg.appfile.graph import (
+    HashBudget,
+    RefusedGlobalError,
+    StandIns,
+    Stub,
+    TooLargeError,
+    describe,
+)
 from tap2pkg.errors import AppFileError
+from tap2pkg.limits import (
+    MAX_EXPANDED,
+    MAX_HASHED,
+    MAX_MEMO_INDEX,
+    MAX_NESTING,
+    MAX_OBJECTS,
+    Deadline,
+)
 from tap2pkg.model import AppInfo, AppKind
-
-# Real applications nest a few dozen levels; CPython's C code recurses without limit.
-MAX_NESTING = 200
 
 # Opcodes that change an object already on the stack instead of making a new one.
 _MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
+# Immutable containers: hashable, so hashing walks them with shared parts repeated.
+_HASHABLE_CONTAINERS = frozenset({"TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "FROZENSET"})
 _MEMO_PUT = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 _MEMO_GET = frozenset({"GET", "BINGET", "LONG_BINGET"})
 # Python 2 wrote these: its str type, and classic-class instances.
@@ -42,9 +56,12 @@ class _MalformedError(Exception):
 
 @dataclass
 class _Node:
-    """What the scan knows about one object: how deeply it nests others."""
+    """What the scan knows about one object: how deeply it nests others, and for a
+    tuple or frozenset its size with shared parts counted each time (what hashing or
+    comparing it walks)."""
 
     depth: int = 0
+    size: int = 1
 
 
 # Numbers, strings and the like: never containers, so one shared node stands for all.
@@ -69,6 +86,8 @@ class _Scan:
     marks: list[int] = field(default_factory=list)  # stack heights at each MARK
     memo: dict[int, _Node] = field(default_factory=dict)
     python2: bool = False
+    pushed: int = 0  # objects put on the stack, all told
+    hashed: int = 0  # expanded size of everything used as a dict key or set member
 
     def pop(self) -> _Node:
         if len(self.stack) <= (self.marks[-1] if self.marks else 0):
@@ -87,6 +106,10 @@ class _Scan:
         """Apply one opcode; False at STOP."""
         name = opcode.name
         self.python2 = self.python2 or name in _PYTHON2_OPCODES
+        if opcode.stack_after:
+            self.pushed += 1
+            if self.pushed > MAX_OBJECTS:
+                raise _MalformedError(f"more than {MAX_OBJECTS} objects")
         if name in _CONSTANT_OPCODES:
             self.stack.append(_CONSTANT)
         elif name == "MARK":
@@ -99,7 +122,12 @@ class _Scan:
         elif name in _MEMO_PUT:
             top = self.pop()
             self.stack.append(top)
-            self.memo[len(self.memo) if name == "MEMOIZE" else int(arg)] = top
+            index = len(self.memo) if name == "MEMOIZE" else int(arg)
+            if not 0 <= index <= MAX_MEMO_INDEX:
+                # The unpickler would allocate a memo array this long (8 bytes a slot).
+                raise _MalformedError(f"memo index {index} is out of range (at most "
+                                      f"{MAX_MEMO_INDEX})")
+            self.memo[index] = top
         elif name in _MEMO_GET:
             if int(arg) not in self.memo:
                 raise _MalformedError(f"memo key {arg} missing")
@@ -127,20 +155,43 @@ class _Scan:
             made = [target]
         else:
             depth = max([c.depth + 1 for c in fixed + children], default=0)
-            made = [_Node(depth) for _ in opcode.stack_after]
+            size = 1
+            if opcode.name in _HASHABLE_CONTAINERS:
+                size += sum(c.size for c in fixed + children)
+                if size > MAX_EXPANDED:
+                    raise _MalformedError(
+                        f"a tuple of more than {MAX_EXPANDED} items, counting shared ones "
+                        "each time"
+                    )
+            made = [_Node(depth, size) for _ in opcode.stack_after]
         if made and made[0].depth > MAX_NESTING:
             raise _MalformedError(f"objects nested more than {MAX_NESTING} deep")
+        self.count_hashed(opcode.name, fixed, children)
         self.stack.extend(made)
+
+    def count_hashed(self, name: str, fixed: list[_Node], children: list[_Node]) -> None:
+        """Dict keys and set members get hashed: bound the work that takes in all."""
+        keys = {
+            "SETITEM": fixed[1:2],
+            "SETITEMS": children[0::2],
+            "ADDITEMS": children,
+            "FROZENSET": children,
+        }.get(name, [])
+        self.hashed += sum(k.size for k in keys)
+        if self.hashed > MAX_HASHED:
+            raise _MalformedError(f"dict keys and set members larger than {MAX_HASHED} in all")
 
 
 def _scan(data: bytes) -> _Scan:
     """Walk the opcodes as the unpickler would, tracking nesting depth, never building."""
     scan = _Scan()
+    deadline = Deadline()
     with warnings.catch_warnings():
         # pickletools warns about bad escapes in STRING arguments of damaged pickles;
         # the unpickler itself rejects those, with an error we report.
         warnings.simplefilter("ignore", DeprecationWarning)
         for opcode, arg, pos in pickletools.genops(data):
+            deadline.check()
             try:
                 if not scan.step(opcode, arg):
                     break
@@ -178,15 +229,17 @@ def _newobj_ex(cls: object, args: object, kwargs: object) -> Stub:
 _COLLECTIONS = (list, tuple, set, frozenset, dict)
 
 
-def _set(items: object = ()) -> set[Any]:
+def _set(items: object = (), budget: HashBudget | None = None) -> set[Any]:
     if not isinstance(items, _COLLECTIONS):
         raise pickle.UnpicklingError("set() of something that is not a collection")
+    (budget or HashBudget()).charge(items)  # members get hashed: bound that first
     return set(items)
 
 
-def _frozenset(items: object = ()) -> frozenset[Any]:
+def _frozenset(items: object = (), budget: HashBudget | None = None) -> frozenset[Any]:
     if not isinstance(items, _COLLECTIONS):
         raise pickle.UnpicklingError("frozenset() of something that is not a collection")
+    (budget or HashBudget()).charge(items)
     return frozenset(items)
 
 
@@ -241,14 +294,18 @@ class RestrictedUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data), encoding="latin1")
         self.stand_ins = StandIns()
         self.python2 = False
+        self.budget = HashBudget()
 
     def find_class(self, module: str, name: str) -> Any:
-        if is_twisted(module):
-            return self.stand_ins.get(module, name)
         safe = _SAFE.get(f"{module}.{name}")
         if safe is None:
-            raise RefusedGlobalError(f"{module}.{name}")
+            # Twisted's and the app's own names become stand-ins; refused otherwise.
+            return self.stand_ins.get(module, name)
         self.python2 = self.python2 or module in _PYTHON2_MODULES
+        if safe is _set:
+            return lambda items=(): _set(items, self.budget)
+        if safe is _frozenset:
+            return lambda items=(): _frozenset(items, self.budget)
         return safe
 
     def persistent_load(self, pid: Any) -> Any:
@@ -256,13 +313,20 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent IDs are not supported")
 
 
+def _short(text: str) -> str:
+    """A file-supplied name, printable and short enough for a one-line message."""
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
 
 
-def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
-    """The stand-in graph, and whether it looks like a Python 2 pickle."""
+def unpickle(filename: str, data: bytes) -> tuple[object, bool, StandIns]:
+    """The stand-in graph, whether it looks like a Python 2 pickle, and the stand-ins."""
     try:
         scan = _scan(data)
     except (_MalformedError, ValueError) as exc:  # genops raises ValueError on bad bytes
@@ -272,22 +336,25 @@ def unpickle(filename: str, data: bytes) -> tuple[object, bool]:
         root = unpickler.load()
     except RefusedGlobalError as exc:
         raise AppFileError(
-            f"{filename}: refused to load {exc.dotted} from the pickle: "
-            "only twisted.* classes are allowed"
+            f"{filename}: refused to load {_short(exc.dotted)} from the pickle: {exc.reason}"
         ) from None
-    except (RecursionError, MemoryError):
-        raise AppFileError(f"{filename}: the pickle is too deeply nested or too large") from None
+    except TooLargeError as exc:
+        raise AppFileError(f"{filename}: the pickle is too large: {exc}") from None
+    except RecursionError:
+        raise AppFileError(f"{filename}: the pickle is nested too deeply") from None
+    except MemoryError:  # the limits above should make this unreachable: say so plainly
+        raise AppFileError(f"{filename}: the pickle needs more memory than there is") from None
     # Anything the pickle module or a safe replacement raises means a malformed pickle.
     except Exception as exc:
         raise AppFileError(f"{filename}: not a valid pickle: {_one_line(exc)}") from None
-    return root, scan.python2 or unpickler.python2
+    return root, scan.python2 or unpickler.python2, unpickler.stand_ins
 
 
 def read_pickle(filename: str, content: bytes) -> AppInfo:
-    root, python2 = unpickle(filename, content)
+    root, python2, stand_ins = unpickle(filename, content)
     extra = (
         ("this looks like a Python 2 pickle: twistd on Python 3 may fail to load it "
          "(try --check)",)
         if python2 else ()
     )
-    return describe(root).app_info(AppKind.TAP, filename, content, extra)
+    return describe(root).app_info(AppKind.TAP, filename, content, extra, stand_ins)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePath
@@ -22,7 +23,8 @@ from xml.parsers import expat
 from tap2pkg.appfile import aotwriter, marmalade
 from tap2pkg.appfile.marmalade import MAX_DEPTH, MAX_ELEMENTS, Element, MarmaladeError
 from tap2pkg.appfile.source import read_source
-from tap2pkg.errors import AppFileError, BuildError
+from tap2pkg.errors import AppFileError, BuildError, UsageError
+from tap2pkg.limits import Deadline
 from tap2pkg.model import AppInfo, AppKind
 
 # Bytes handed to expat at a time.  Big enough that a huge attribute value, which
@@ -38,6 +40,7 @@ class _TreeBuilder:
         self.stack: list[Element] = []
         self.root: Element | None = None
         self.count = 0
+        self.deadline = Deadline()
 
     def where(self, depth: int) -> str:
         """The path of the first ``depth`` open elements: where the next one sits."""
@@ -45,6 +48,7 @@ class _TreeBuilder:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         line = self.parser.CurrentLineNumber
+        self.deadline.check()
         self.count += 1
         if self.count > MAX_ELEMENTS:
             raise MarmaladeError(line, f"more than {MAX_ELEMENTS} elements", "", "too large")
@@ -80,6 +84,28 @@ class _TreeBuilder:
         )
 
 
+# What expat reads itself; it asks Python's codecs for any other, and those fail
+# mid-parse (multi-byte ones such as UTF-7 or Shift_JIS, unknown names).
+_READABLE_ENCODINGS = frozenset({
+    "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "utf-16",
+    "utf-16le", "utf-16be",
+})
+_DECLARED = re.compile(rb"\s*<\?xml[^>]*\bencoding\s*=\s*[\"']([^\"']*)[\"']")
+
+
+def _check_encoding(content: bytes) -> None:
+    declared = _DECLARED.match(content)
+    if declared is None:
+        return
+    name = declared.group(1).decode("ascii", "replace").strip().lower()
+    if name not in _READABLE_ENCODINGS:
+        shown = name.encode("ascii", "backslashreplace").decode()[:40]
+        raise MarmaladeError(
+            1, f"the file declares encoding={shown!r}", "",
+            "only UTF-8, UTF-16, US-ASCII and ISO-8859-1 are read",
+        )
+
+
 def _encoding(content: bytes) -> str | None:
     """The encoding to parse with: latin-1, unless the file says otherwise.
 
@@ -97,6 +123,7 @@ def _encoding(content: bytes) -> str | None:
 
 def parse_xml(content: bytes) -> Element:
     """The element tree; MarmaladeError for malformed or refused XML."""
+    _check_encoding(content)
     parser = expat.ParserCreate(_encoding(content))
     builder = _TreeBuilder(parser)
     # Refusing the DOCTYPE refuses every entity definition with it; never read external
@@ -118,6 +145,9 @@ def parse_xml(content: bytes) -> Element:
     except expat.ExpatError as exc:
         reason = expat.errors.messages.get(exc.code, "syntax error")
         raise MarmaladeError(exc.lineno, "not well-formed XML", "", reason) from None
+    except (ValueError, LookupError, UnicodeError) as exc:  # an encoding expat gave up on
+        line = parser.CurrentLineNumber
+        raise MarmaladeError(line, "cannot decode the file", "", str(exc)[:100]) from None
     if builder.root is None:  # pragma: no cover - expat reports "no element found"
         raise MarmaladeError(1, "no XML element")
     return builder.root
@@ -152,7 +182,17 @@ def read_xml(filename: str, content: bytes) -> AppInfo:
 
 
 def write_converted(info: AppInfo, out: Path) -> None:
-    """Write a converted file atomically (temp file, then rename): never half a file."""
+    """Write a converted file atomically (temp file, then rename): never half a file.
+    Only a regular file is replaced: renaming over /dev/full or a FIFO would replace the
+    device node itself (as root, for everyone)."""
+    try:
+        mode: int | None = out.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise BuildError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"{out} exists and is not a regular file", key="--output")
     target = out.parent
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{out.name}.", dir=target)
