@@ -101,7 +101,10 @@ def test_bundle_deb_holds_the_tree_for_the_targets_python(deb: Path) -> None:
     assert not [p for p in files if p.endswith((".pyc", ".pth")) or "__pycache__" in p]
     assert not [p for p in files if "/bin/" in p or p.endswith("direct_url.json")]
     # The unit and the init script run the launcher.
-    assert f"TWISTD=/{LIB}/twistd".encode() in files[f"lib/systemd/system/{PKG}.service"]
+    unit, init = files[f"lib/systemd/system/{PKG}.service"], files[f"etc/init.d/{PKG}"]
+    assert isinstance(unit, bytes) and isinstance(init, bytes)
+    assert f"\nExecStart=/{LIB}/twistd --nodaemon ".encode() in unit
+    assert f"\nTWISTD=/{LIB}/twistd\n".encode() in init
 
 
 def test_bundle_deb_holds_no_build_path(deb: Path) -> None:
