@@ -11,6 +11,7 @@ DEBS=(
     dput reprepro                         # tests: the upload set is accepted
     python3-twisted                       # twistd3: --check, fixtures, end-to-end tests
     debootstrap                           # the lifecycle tests' Debian root
+    dh-python binutils                    # dh-python's name mapping; strip for --bundle
     python3-venv python3-pip ca-certificates
 )
 missing=()

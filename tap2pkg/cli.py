@@ -22,6 +22,7 @@ from tap2pkg.errors import BuildError, Tap2pkgError
 if TYPE_CHECKING:
     from tap2pkg.config import Job, Key
     from tap2pkg.model import AppInfo, Artifacts, PackageSpec
+    from tap2pkg.payload import Payload
 
 EXIT_HELP = """\b
 Exit status: 0 built; 2 bad usage or bad input (one line on stderr says
@@ -137,9 +138,30 @@ def _package_options(fmt: str) -> Callable[[Callable[..., Any]], Callable[..., A
                                       "known, else the newest]"),
         click.option("--license", help="License of the application (SPDX expression)."),
         click.option("--url", help="Homepage of the application."),
+        click.option("--include", "includes", multiple=True, type=click.Path(path_type=Path),
+                     help="A file or directory of the application's own code or data, "
+                          "shipped read-only and put on the service's sys.path "
+                          "(repeatable)."),
+        click.option("--bundle", "bundles", multiple=True, metavar="REQ",
+                     help="A pip requirement, a wheel or a project directory (with a "
+                          "pyproject.toml), installed with its dependencies into a private "
+                          "tree built for the target's Python (repeatable)."),
+        click.option("--requirements", "requirement_files", multiple=True,
+                     type=click.Path(path_type=Path), metavar="FILE",
+                     help="A pip requirements file to --bundle (repeatable)."),
+        click.option("--find-links", "--find_links", "find_links", multiple=True,
+                     type=click.Path(path_type=Path), metavar="DIR",
+                     help="Also look for --bundle's wheels in this folder (repeatable)."),
+        click.option("--no-index", "--no_index", "no_index", is_flag=True,
+                     help="Take --bundle's wheels only from --find-links (offline)."),
+        click.option("--python", "bundle_python", metavar="X.Y",
+                     help="Python version --bundle is built for, e.g. an alternative "
+                          "interpreter of the release such as RHEL 9's python3.11 "
+                          "[default: the target's python3]"),
         click.option("--check", is_flag=True,
                      help="Also load the file with twistd's own loader (runs it, in a "
-                          "subprocess) to prove it imports."),
+                          "subprocess), as the installed service will: empty working "
+                          "directory, isolated interpreter, only the package's paths."),
         click.option("--force", is_flag=True,
                      help="Regenerate a source tree edited by hand (the old one is moved "
                           "aside to a .bak-<time> directory)."),
@@ -205,12 +227,15 @@ def package_job(fmt: str, params: dict[str, Any], warn: Callable[[str], None],
     app = load(tapfile, kind)
     for warning in app.warnings:
         warn(warning)
-    spec = _resolve(fmt, tapfile, app, params)
+    payload = _gather(fmt, params)
+    for warning in _missing(fmt, tapfile, app, payload, params):
+        warn(warning)
+    spec = _resolve(fmt, tapfile, app, params, payload)
     if fmt == "deb" and spec.init_systems == ("sysv",):
         warn("a .deb with an init script but no systemd unit draws a lintian warning "
              "(missing-systemd-service-for-init.d-script)")
     if params["check"]:
-        _check(tapfile, app, spec.twistd)
+        _check(tapfile, app, spec)
 
     with guard(spec) if guard is not None else nullcontext():
         artifacts = _build(fmt, spec, params)
@@ -267,21 +292,84 @@ def _check_options(fmt: str, params: dict[str, Any]) -> None:
         key_name(params["sign"])
 
 
-def _check(tapfile: Path, app: AppInfo, twistd: str) -> None:
-    """--check: load with twistd's own loader what will be installed (for a converted
-    .tax, the .tas it became)."""
-    import tempfile  # noqa: PLC0415
+def _gather(fmt: str, params: dict[str, Any]) -> Payload | None:
+    """--include and --bundle: the code the package ships beside the application."""
+    from tap2pkg.bundle import BundleRequest  # noqa: PLC0415
+    from tap2pkg.payload import gather  # noqa: PLC0415
+    from tap2pkg.spec import resolve_target  # noqa: PLC0415
 
-    from tap2pkg.appfile.check import check  # noqa: PLC0415
+    request = BundleRequest(
+        requirements=tuple(params["bundles"]),
+        requirement_files=tuple(params["requirement_files"]),
+        find_links=tuple(params["find_links"]),
+        no_index=params["no_index"],
+    )
+    if not request and (request.find_links or request.no_index):
+        from tap2pkg.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("only makes sense with --bundle or --requirements",
+                         "--find-links" if request.find_links else "--no-index")
+    target = resolve_target(params["target"], fmt)
+    python = target.python
+    if params["bundle_python"] is not None:
+        import re  # noqa: PLC0415
+
+        from tap2pkg.errors import UsageError  # noqa: PLC0415
+
+        python = params["bundle_python"]
+        if not re.fullmatch(r"3\.[0-9]{1,2}", python):
+            raise UsageError(f"{python!r}: give a CPython 3 version as 3.Y, e.g. 3.11",
+                             "--python")
+        if not request:
+            raise UsageError("only makes sense with --bundle or --requirements", "--python")
+    return gather(tuple(params["includes"]), request, python, target.glibc,
+                  verbose=params["verbose"])
+
+
+def _missing(fmt: str, tapfile: Path, app: AppInfo, payload: Payload | None,
+             params: dict[str, Any]) -> list[str]:
+    """Warnings for the modules the application imports that the package lacks."""
+    from tap2pkg import imports  # noqa: PLC0415
     from tap2pkg.model import AppKind  # noqa: PLC0415
 
-    if app.original is None:
-        check(tapfile, app.kind, twistd)
-        return
+    found = app.imports
+    if not found and app.kind is AppKind.PYTHON:
+        found = imports.python_imports(app.content)
+    depends = [part.strip() for item in params["depends"] for part in item.split(",")]
+    return imports.warnings(found, payload, depends, appdir=tapfile.resolve().parent,
+                            family=fmt)
+
+
+def _check(tapfile: Path, app: AppInfo, spec: PackageSpec) -> None:
+    """--check: load with twistd's own loader what will be installed (for a converted
+    .tax, the .tas it became), with only the paths the package sets."""
+    import tempfile  # noqa: PLC0415
+
+    from tap2pkg.appfile.check import bundle_python, check  # noqa: PLC0415
+    from tap2pkg.model import AppKind  # noqa: PLC0415
+
+    payload = spec.payload
+    twistd = spec.target.twistd
     with tempfile.TemporaryDirectory(prefix="tap2pkg-check-") as tmp:
+        staged = Path(tmp) / "payload"
+        paths: list[Path] = []
+        python = None
+        if payload is not None:
+            for item in payload.files:
+                path = staged / item.path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(item.data)
+            paths = [staged / top for top in ("app", "bundle") if payload.has(top)]
+            if payload.bundled:
+                python = bundle_python(payload.python)
+        no_site = payload is not None and payload.bundle_twisted
+        if app.original is None:
+            check(tapfile, app.kind, twistd, sys_path=paths, python=python, no_site=no_site)
+            return
         converted = Path(tmp) / app.filename
         converted.write_bytes(app.content)
-        check(converted, AppKind.SOURCE, twistd)
+        check(converted, AppKind.SOURCE, twistd, sys_path=paths, python=python,
+              no_site=no_site)
 
 
 def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, outdir: Path, *,
@@ -299,7 +387,8 @@ def _lint(fmt: str, spec: PackageSpec, artifacts: Artifacts, outdir: Path, *,
                           verbose=verbose)
 
 
-def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> PackageSpec:
+def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any],
+             payload: Payload | None = None) -> PackageSpec:
     from tap2pkg.spec import Options, resolve  # noqa: PLC0415
 
     options = Options(
@@ -323,10 +412,10 @@ def _resolve(fmt: str, tapfile: Path, app: AppInfo, params: dict[str, Any]) -> P
     if fmt == "deb":
         from tap2pkg.backends import debian  # noqa: PLC0415
 
-        return resolve(options, app, debian.CONVENTIONS)
+        return resolve(options, app, debian.CONVENTIONS, payload)
     from tap2pkg.backends import rpm  # noqa: PLC0415
 
-    return resolve(options, app, rpm.CONVENTIONS)
+    return resolve(options, app, rpm.CONVENTIONS, payload)
 
 
 def _build(fmt: str, spec: PackageSpec, params: dict[str, Any]) -> Artifacts:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tap2pkg.targets import TARGETS, Target
+
+if TYPE_CHECKING:
+    from tap2pkg.payload import Payload
 
 
 class AppKind(StrEnum):
@@ -86,6 +89,7 @@ class PackageSpec:
     timestamp: int = 0  # seconds since the epoch (SOURCE_DATE_EPOCH or now)
     tool: str = "tap2deb"  # which command made it, for changelogs and descriptions
     target: Target = TARGETS["debian-12"]  # the release the package is made for
+    payload: Payload | None = None  # --include / --bundle: code shipped beside the app
     release: str = "1"  # rpm: the Release number (--release); %{?dist} is added to it
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 from tap2pkg import validate
 from tap2pkg.errors import UsageError
 from tap2pkg.model import INIT_SYSTEMS, AppInfo, PackageSpec
+from tap2pkg.payload import Payload, launcher_path
 from tap2pkg.targets import Target, default_target, lookup
 
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: dates and tar headers go no further
@@ -93,7 +94,21 @@ def resolve_target(name: str | None, family: str) -> Target:
         raise UsageError(str(exc), "--target") from exc
 
 
-def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
+def _twistd(options: Options, conv: Conventions, name: str, payload: Payload | None) -> str:
+    """The twistd the service runs: with a payload, the package's own launcher."""
+    if payload is None:
+        return validate.absolute_path(options.twistd or conv.default_twistd, "--twistd")
+    if options.twistd is not None:
+        raise UsageError(
+            "the package runs its own launcher, which puts --include and --bundle on the "
+            "path; drop --twistd",
+            "--twistd",
+        )
+    return str(launcher_path(name))
+
+
+def resolve(options: Options, app: AppInfo, conv: Conventions,
+            payload: Payload | None = None) -> PackageSpec:
     """Apply defaults, validate every field, and return the PackageSpec."""
     target = resolve_target(options.target, conv.family)
     if options.maintainer is None:
@@ -150,7 +165,7 @@ def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
     user = validate.system_user(options.user or default_user, "--user")
     group = validate.system_user(options.group or user, "--group")
 
-    twistd = validate.absolute_path(options.twistd or conv.default_twistd, "--twistd")
+    twistd = _twistd(options, conv, name, payload)
     init_systems = validate.init_systems(options.init or conv.default_init, conv.init_systems)
     assert set(init_systems) <= set(INIT_SYSTEMS)  # noqa: S101 - conventions are ours
 
@@ -179,5 +194,6 @@ def resolve(options: Options, app: AppInfo, conv: Conventions) -> PackageSpec:
         timestamp=source_date_epoch(),
         tool=conv.tool,
         target=target,
+        payload=payload,
         release=validate.rpm_release(options.release) if options.release is not None else "1",
     )

@@ -63,8 +63,9 @@ def test_no_application(tmp_path: Path) -> None:
         check(path, AppKind.PYTHON, twistd)
 
 
-def test_runs_in_the_files_directory(tmp_path: Path) -> None:
-    # A .tac may import a module next to it, as it can under twistd run from there.
+def test_sibling_module_is_not_on_the_path(tmp_path: Path) -> None:
+    # The installed service has /etc/<pkg>/ and an empty working directory: a module next
+    # to the .tac is not importable there, so --check must fail too...
     twistd = require_tool("twistd3")
     (tmp_path / "helper.py").write_text("NAME = 'helped'\n")
     path = tmp_path / "helped.tac"
@@ -73,8 +74,26 @@ def test_runs_in_the_files_directory(tmp_path: Path) -> None:
         "import helper\n"
         "application = service.Application(helper.NAME)\n"
     )
-    check(path, AppKind.PYTHON, twistd)
-    assert not (tmp_path / "__pycache__").exists()
+    with pytest.raises(AppFileError, match="No module named 'helper'"):
+        check(path, AppKind.PYTHON, twistd)
+    # ...and pass once the package puts it on sys.path (what --include does).
+    included = tmp_path / "app"
+    included.mkdir()
+    (tmp_path / "helper.py").rename(included / "helper.py")
+    check(path, AppKind.PYTHON, twistd, sys_path=[included])
+    assert not (included / "__pycache__").exists()
+
+
+def test_user_site_and_pythonpath_are_ignored(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    twistd = require_tool("twistd3")
+    (tmp_path / "helper.py").write_text("NAME = 'helped'\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    path = tmp_path / "helped.tac"
+    path.write_text("import helper\nfrom twisted.application import service\n"
+                    "application = service.Application('x')\n")
+    with pytest.raises(AppFileError, match="No module named 'helper'"):
+        check(path, AppKind.PYTHON, twistd)
 
 
 def test_pickle_that_twistd_refuses(tmp_path: Path) -> None:

@@ -4,15 +4,25 @@ The static readers never run the application file; this does, on purpose, to pro
 that it imports under the Twisted installed here.  It runs the Python that runs twistd
 (from twistd's ``#!`` line) with a timeout, so tap2pkg itself never imports Twisted and
 a hanging or crashing application cannot take tap2pkg with it.
+
+It loads the file as the installed service will: from an empty working directory, with
+the interpreter isolated (-I: no script or current directory, no user site, no
+PYTHONPATH), and with only the directories the package puts on sys.path (its --include
+and --bundle trees, staged here) in front; with a bundled Twisted, also -S, as the
+package's launcher runs.  The application's own folder is not on the path, because on
+the target it is not either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from tap2pkg.errors import AppFileError
@@ -23,7 +33,8 @@ _OK = "tap2pkg-check: loaded"
 
 # What twistd does with -y/-f/-s: load the application, then adapt it to IService.
 _SCRIPT = f"""\
-import sys
+import json, sys
+sys.path[:0] = json.loads(sys.argv[3])
 from twisted.application import service
 application = service.loadApplication(sys.argv[1], sys.argv[2])
 service.IService(application)
@@ -71,16 +82,38 @@ def find_python(twistd: str) -> str:
     )
 
 
-def check(path: Path, kind: AppKind, twistd: str, timeout: float = 30.0) -> None:
-    """Load the application file with twistd's loader; AppFileError if that fails."""
+def bundle_python(version: str) -> str:
+    """The interpreter a bundle built for Python version runs under: pythonX.Y here."""
+    found = shutil.which(f"python{version}")
+    if found is None:
+        raise AppFileError(f"--check: the bundle is built for Python {version}, and there "
+                           f"is no python{version} on this machine to load it with")
+    return found
+
+
+def check(path: Path, kind: AppKind, twistd: str, timeout: float = 30.0, *,
+          sys_path: Sequence[Path] = (), python: str | None = None,
+          no_site: bool = False) -> None:
+    """Load the application file with twistd's loader; AppFileError if that fails.
+
+    sys_path: the directories the package puts in front of sys.path; python: the
+    interpreter (default: twistd's); no_site: run it with -S as the launcher does."""
     if kind not in _LOADER_KIND:
         raise AppFileError(f"{path.name}: --check cannot load {kind.value} application files")
-    python = find_python(twistd)
+    python = python if python is not None else find_python(twistd)
     path = path.resolve()
+    paths = json.dumps([str(p.resolve()) for p in sys_path])
+    flags = "-IBS" if no_site else "-IB"  # -I ignores PYTHONDONTWRITEBYTECODE
+    with tempfile.TemporaryDirectory(prefix="tap2pkg-check-cwd-") as cwd:
+        _load([python, flags, "-c", _SCRIPT, str(path), _LOADER_KIND[kind], paths],
+              Path(cwd), path, timeout)
+
+
+def _load(argv: list[str], cwd: Path, path: Path, timeout: float) -> None:
     # Its own session, so a timeout can stop whatever the application started as well.
     process = subprocess.Popen(
-        [python, "-c", _SCRIPT, str(path), _LOADER_KIND[kind]],
-        cwd=path.parent,
+        argv,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tap2pkg.backends.debian import INIT_PRE_DEPENDS, control, dsc, scripts, source
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import deb_architecture, installed_files
 from tap2pkg.render import render
 from tap2pkg.run import run_tool
 from tap2pkg.tree import SourceTree
@@ -16,7 +17,7 @@ from tap2pkg.tree import SourceTree
 
 def deb_filename(spec: PackageSpec) -> str:
     version = spec.version.split(":", 1)[-1]  # the epoch is not part of file names
-    return f"{spec.name}_{version}_all.deb"
+    return f"{spec.name}_{version}_{deb_architecture(spec.payload)}.deb"
 
 
 def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
@@ -38,6 +39,9 @@ def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
         files.add(
             f"usr/share/lintian/overrides/{name}", tree.text(f"debian/{name}.lintian-overrides")
         )
+    if spec.payload is not None:  # --include / --bundle, and the launcher
+        for path, data, mode in installed_files(name, spec.payload, spec.target.python):
+            files.add(path, data, mode)
     doc = f"usr/share/doc/{name}"
     files.add(f"{doc}/copyright", tree.text("debian/copyright"))
     # dh_installchangelogs: debian/changelog is changelog.gz in a native package,
@@ -80,6 +84,7 @@ def control_files(spec: PackageSpec, files: SourceTree, dirs: list[str]) -> Sour
             "debian/binary-control.j2",
             spec=spec,
             installed_size=installed_size,
+            architecture=deb_architecture(spec.payload),
             pre_depends=list(INIT_PRE_DEPENDS) if spec.sysv else [],
             depends=source.depends(spec),
             extended_description=control.extended_description(spec.long_description),

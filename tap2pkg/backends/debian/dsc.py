@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import deb_architecture
 from tap2pkg.render import render
 from tap2pkg.tree import SourceTree
 
@@ -117,7 +118,8 @@ def write_source_package(spec: PackageSpec, tree: SourceTree, top: str, into: Pa
     dsc_path = into / f"{spec.name}_{version}.dsc"
     dsc_path.write_text(
         render("debian/dsc.j2", spec=spec, format=source_format(spec.version),
-               files=[Checksummed.of(p) for p in tarballs]),
+               files=[Checksummed.of(p) for p in tarballs],
+               architecture="all" if deb_architecture(spec.payload) == "all" else "any"),
         encoding="utf-8",
     )
     return dsc_path, tarballs

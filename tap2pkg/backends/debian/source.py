@@ -5,6 +5,15 @@ from __future__ import annotations
 from tap2pkg import services
 from tap2pkg.backends.debian import BASE_DEPENDS, CONVENTIONS, control, dsc, lintian, scripts
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import (
+    SOURCE_DIR,
+    deb_architecture,
+    deb_depends,
+    installed_dirs,
+    installed_files,
+    needs_distribution_twisted,
+    source_lintian_overrides,
+)
 from tap2pkg.render import render
 from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
@@ -44,7 +53,27 @@ def lintian_overrides(spec: PackageSpec) -> str | None:
 
 
 def depends(spec: PackageSpec) -> list[str]:
-    return [*BASE_DEPENDS, *spec.depends]
+    base = [d for d in BASE_DEPENDS
+            if d != "python3-twisted" or needs_distribution_twisted(spec.payload)]
+    return [*base, *deb_depends(spec.payload, spec.target.python), *spec.depends]
+
+
+def source_depends(spec: PackageSpec) -> list[str]:
+    """debian/control: dh_shlibdeps finds the libc a compiled bundle needs."""
+    if deb_architecture(spec.payload) == "all":
+        return depends(spec)
+    return [d for d in depends(spec) if not d.startswith("libc6 ")] + ["${shlibs:Depends}"]
+
+
+def payload_install(spec: PackageSpec, tree: SourceTree) -> list[str]:
+    """--include / --bundle: the installed tree kept under payload/ in the source package,
+    and the debian/<pkg>.install lines that put it in place."""
+    if spec.payload is None:
+        return []
+    for path, data, mode in installed_files(spec.name, spec.payload, spec.target.python):
+        tree.add(f"{SOURCE_DIR}/{path}", data, mode)
+    return [f"{SOURCE_DIR}/{d} {d.rsplit('/', 1)[0]}/\n"
+            for d in installed_dirs(spec.name, spec.payload)]
 
 
 def render_source(spec: PackageSpec) -> SourceTree:
@@ -56,8 +85,9 @@ def render_source(spec: PackageSpec) -> SourceTree:
         render(
             "debian/control.j2",
             spec=spec,
-            depends=depends(spec),
+            depends=source_depends(spec),
             extended_description=control.extended_description(spec.long_description),
+            architecture="all" if deb_architecture(spec.payload) == "all" else "any",
         ),
     )
     tree.add("debian/rules", render("debian/rules"), 0o755)
@@ -91,13 +121,17 @@ def render_source(spec: PackageSpec) -> SourceTree:
     tree.add(
         f"debian/{name}.install",
         "".join(f"{f} {conf_dir}/\n" for f in installed)
-        + f"{READY_SOURCE} {spec.libexec_dir.relative_to('/')}/\n",
+        + f"{READY_SOURCE} {spec.libexec_dir.relative_to('/')}/\n"
+        + "".join(payload_install(spec, tree)),
     )
     # twistd's run directory; logs go to the journal or syslog, so there is no log dir.
     tree.add(f"debian/{name}.dirs", f"{spec.state_dir.relative_to('/')}\n")
     maintscript = scripts.maintscript_file(spec)
     if maintscript is not None:
         tree.add(f"debian/{name}.maintscript", maintscript)
+    payload_overrides = source_lintian_overrides(spec.payload)
+    if payload_overrides is not None:
+        tree.add("debian/source/lintian-overrides", payload_overrides)
     overrides = lintian_overrides(spec)
     if overrides is not None:
         tree.add(f"debian/{name}.lintian-overrides", overrides)

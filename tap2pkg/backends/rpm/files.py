@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import SOURCE_DIR, installed_dirs
 
 # Red Hat's init script directory, written out: Debian's rpm sets %_initddir to
 # /etc/init.d, and the package must not depend on where it was built.
@@ -23,6 +24,8 @@ DIRS = {
     # and the unit and init script name /usr/libexec on every distribution.
     "%{_prefix}/libexec": "/usr/libexec",
     "%{_docdir}": "/usr/share/doc",
+    "%{_prefix}/lib": "/usr/lib",
+    "%{_datadir}": "/usr/share",
     "": "",
 }
 SUBPACKAGE_SYSV = "sysvinit"
@@ -35,6 +38,7 @@ class Kind(StrEnum):
     DIR = "dir"
     GHOST = "ghost"  # created at run time; owned so that erase removes it
     GHOST_DIR = "ghost-dir"
+    TREE = "tree"  # a directory with everything in it (--include / --bundle), modes kept
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ def entries(spec: PackageSpec) -> list[Entry]:
         Entry("%{_localstatedir}", "lib/%{name}", Kind.DIR, 0o755, owner=user, group=group),
         Entry("%{_docdir}", "%{name}/README", Kind.DOC, 0o644, src["readme"]),
     ]
+    found += payload_entries(spec)
     if spec.sysv:
         sub = sysv_subpackage(spec)
         found += [
@@ -119,12 +124,29 @@ def entries(spec: PackageSpec) -> list[Entry]:
     return found
 
 
+def payload_entries(spec: PackageSpec) -> list[Entry]:
+    """--include / --bundle: the directories holding the code and the launcher, copied
+    whole from the tarball's payload/ directory."""
+    if spec.payload is None:
+        return []
+    found = []
+    for directory in installed_dirs(spec.name, spec.payload):
+        parent, _, leaf = directory.rpartition("/")
+        root = {"usr/lib": "%{_prefix}/lib", "usr/share": "%{_datadir}"}[parent]
+        found.append(Entry(root, leaf.replace(spec.name, "%{name}"), Kind.TREE, 0o755,
+                           f"{SOURCE_DIR}/{directory}"))
+    return found
+
+
 def install_lines(found: list[Entry]) -> list[str]:
     """%install: copy each file of the tarball to its place; make the directories."""
     lines = []
     for entry in found:
         target = f"%{{buildroot}}{entry.spec_path}"
-        if entry.source is not None:
+        if entry.kind is Kind.TREE:
+            lines.append(f"install -d -m 0755 %{{buildroot}}{entry.root}")
+            lines.append(f"cp -pR {entry.source} %{{buildroot}}{entry.root}/")
+        elif entry.source is not None:
             lines.append(f"install -D -p -m {entry.mode:04o} {entry.source} {target}")
         elif entry.kind is Kind.DIR:
             lines.append(f"install -d -m {entry.mode:04o} {target}")
@@ -147,6 +169,8 @@ def files_lines(found: list[Entry], subpackage: str | None) -> list[str]:
             Kind.DIR: f"%dir {attr}",
             Kind.GHOST: f"%ghost {attr}",
             Kind.GHOST_DIR: f"%ghost %dir {attr}",
+            # Recursively, with the modes the tarball gave each file.
+            Kind.TREE: f"%attr(-,{entry.owner},{entry.group})",
         }[entry.kind]
         lines.append(f"{prefix} {entry.spec_path}")
     return lines

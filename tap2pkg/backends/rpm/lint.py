@@ -64,7 +64,8 @@ def settings(spec: PackageSpec) -> list[Setting]:
 def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
     """(reason lines, regular expression matched against rpmlint's output lines)."""
     own = re.escape(spec.name)
-    package = rf"^{own}(-{SUBPACKAGE_SYSV})?\.(noarch|src)"
+    # noarch, or the build host's architecture when a bundle holds compiled files.
+    package = rf"^{own}(-{SUBPACKAGE_SYSV})?\.[a-z0-9_]+"
     specfile = rf"^{own}\.spec(:[0-9]+)?"
     found = [
         (
@@ -122,16 +123,44 @@ def filters(spec: PackageSpec) -> list[tuple[list[str], str]]:
         found += [
             ("Fedora's guidelines: a subpackage requires its main package's exact "
              "version-release (Fedora's rpmlint profile filters this too).",
-             rf"^{own}-{SUBPACKAGE_SYSV}\.noarch: W: requires-on-release "),
+             rf"^{own}-{SUBPACKAGE_SYSV}\.[a-z0-9_]+: W: requires-on-release "),
             ("The README is in the main package, which this one requires.",
-             rf"^{own}-{SUBPACKAGE_SYSV}\.noarch: W: no-documentation$"),
+             rf"^{own}-{SUBPACKAGE_SYSV}\.[a-z0-9_]+: W: no-documentation$"),
         ]
     if spec.url is None:
         found.append(
             ("No --url was given: the application has no known homepage.",
              rf"{package}: W: no-url-tag$")
         )
+    found += payload_filters(spec, package, specfile)
     return [(_reason(reason), _toml(pattern)) for reason, pattern in found]
+
+
+def payload_filters(spec: PackageSpec, package: str, specfile: str) -> list[tuple[str, str]]:
+    """What a --bundle tree draws by nature: it is other projects' wheels, as published."""
+    if spec.payload is None:
+        return []
+    found = [
+        ("The package's code lives in /usr/lib/<pkg>/ (and its launcher in every case), "
+         "the same path on every distribution and in the launcher's sys.path: an "
+         "application directory under /usr/lib as the FHS allows, not a library path "
+         "that should follow %{_libdir}.",
+         rf"{specfile}: E: hardcoded-library-path in %\{{_prefix\}}/lib"),
+    ]
+    if spec.payload.bundled:
+        tree = re.escape(str(spec.payload.root(spec.name) / "bundle"))
+        found += [
+            ("Empty files of the bundled wheels (py.typed markers, empty __init__.py, "
+             "Twisted's newsfragments) are part of those projects' trees.",
+             rf"{package}: E: zero-length {tree}/"),
+            ("Identical files of different bundled distributions (their dist-info "
+             "WHEEL/INSTALLER files, test data) are each their project's own.",
+             rf"{package}: W: files-duplicate {tree}/"),
+            ("C sources a wheel ships beside its compiled extension are part of the "
+             "published wheel, not a development package.",
+             rf"{package}: W: devel-file-in-non-devel-package {tree}/"),
+        ]
+    return found
 
 
 def _name_filters(spec: PackageSpec, package: str) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from tap2pkg import services
 from tap2pkg.backends.rpm.files import DIRS, INITD_DIR, sources
 from tap2pkg.backends.rpm.preamble import epoch_version
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import SOURCE_DIR, installed_files
 from tap2pkg.render import render
 from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
@@ -43,6 +44,9 @@ def service_files(spec: PackageSpec) -> SourceTree:
     files.add(names["ready"], services.ready_script(spec), 0o755)
     files.add(names["sysusers"], render("rpm/sysusers.conf.j2", spec=spec))
     files.add(names["readme"], render("rpm/README.j2", spec=spec))
+    if spec.payload is not None:  # --include / --bundle, and the launcher
+        for path, data, mode in installed_files(spec.name, spec.payload, spec.target.python):
+            files.add(f"{SOURCE_DIR}/{path}", data, mode)
     return files
 
 

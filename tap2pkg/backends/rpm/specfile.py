@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tap2pkg.backends.rpm import files, preamble, scriptlets
 from tap2pkg.model import AppKind, PackageSpec
+from tap2pkg.payload import needs_distribution_twisted, rpm_requires
 from tap2pkg.render import render
 
 BUILDHOST = "tap2pkg"  # a fixed build host keeps the header reproducible
@@ -30,8 +31,9 @@ def text_fields(spec: PackageSpec) -> dict[str, str | None]:
 def requires(spec: PackageSpec) -> dict[str | None, list[str]]:
     """Requires lines of each package (None: the main one)."""
     found = scriptlets.requires(spec)
+    base = [spec.target.twisted_depends] if needs_distribution_twisted(spec.payload) else []
     runtime = [f"Requires:       {dep}"
-               for dep in (spec.target.twisted_depends, *spec.depends)]
+               for dep in (*base, *rpm_requires(spec.payload), *spec.depends)]
     found[None] = runtime + found[None]
     return found
 
@@ -49,6 +51,18 @@ def check_lines(spec: PackageSpec) -> list[str]:
         lines = ["python3 -c 'import ast, sys; ast.parse(open(sys.argv[1], \"rb\").read(), "
                  f"sys.argv[1])' {app}"]
     lines.append("sh -n ./%{name}.ready")
+    if spec.systemd:
+        lines += [
+            # The programs the unit runs (twistd, the package's own launcher and
+            # readiness check) are not installed on the build host: only that
+            # complaint is let through.
+            "if command -v systemd-analyze >/dev/null 2>&1; then",
+            "    if ! out=$(systemd-analyze verify --man=no ./%{name}.service 2>&1); then",
+            "        if printf '%%s\\n' \"$out\" | grep -v ': Command /.* is not executable: "
+            "No such file or directory$' | grep .; then exit 1; fi",
+            "    fi",
+            "fi",
+        ]
     if spec.sysv:
         lines.append("sh -n ./%{name}.init")
     return lines
@@ -68,6 +82,7 @@ def render_spec(spec: PackageSpec) -> str:
         evr=f"{epoch + ':' if epoch else ''}{version}-{spec.release}",
         text=text_fields(spec),
         buildhost=BUILDHOST,
+        noarch=spec.payload is None or not spec.payload.arch_dependent,
         requires=requires(spec),
         subpackage=sub,
         check=check_lines(spec),

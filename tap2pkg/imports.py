@@ -1,0 +1,145 @@
+"""Say what is missing: each module the application imports that neither the standard
+library, Twisted, the payload (--include, --bundle) nor a --depends provides gets one
+warning naming the module and the fix.
+
+The Debian package suggested for a module comes from dh-python's own mapping of Python
+distribution names to Debian packages (/usr/share/dh-python/dist/cpython3_fallback), never
+from a table of ours; without dh-python, the warning suggests --include or --bundle only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from tap2pkg.payload import TWISTED_MODULES, Payload
+
+DH_PYTHON_MAPPING = Path("/usr/share/dh-python/dist/cpython3_fallback")
+MAX_MAPPING_BYTES = 4 * 1024 * 1024
+
+
+def _normalize(name: str) -> str:
+    """PEP 503 normalization, which dh-python's lookups use too."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class DistMapping:
+    """dh-python's distribution name -> Debian package mapping."""
+
+    by_dist: dict[str, str]
+    packages: frozenset[str]
+
+    def debian_package(self, module: str) -> str | None:
+        """The package that provides this top-level module, if dh-python's mapping says:
+        a distribution of the same name, or Debian's python3-<module> naming."""
+        found = self.by_dist.get(_normalize(module))
+        if found is not None:
+            return found
+        candidate = f"python3-{_normalize(module)}"
+        return candidate if candidate in self.packages else None
+
+
+@cache
+def dist_mapping(path: Path = DH_PYTHON_MAPPING) -> DistMapping:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_MAPPING_BYTES)
+    except OSError:
+        return DistMapping({}, frozenset())
+    by_dist: dict[str, str] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith("#"):
+            by_dist.setdefault(_normalize(parts[0]), parts[1])
+    return DistMapping(by_dist, frozenset(by_dist.values()))
+
+
+def stdlib_modules() -> frozenset[str]:
+    """The standard library's top-level names.  These are the build host's Python's
+    (3.11 here); a target whose Python differs may lack a few (the removed 'dead
+    batteries' of 3.13): --check on a host like the target tells."""
+    return frozenset(sys.stdlib_module_names)
+
+
+def _package_name(dependency: str) -> str:
+    return re.split(r"[\s(<>=]", dependency.strip(), maxsplit=1)[0]
+
+
+def missing_modules(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
+                    mapping: DistMapping) -> list[str]:
+    """Top-level modules imported but provided by nothing the package will have."""
+    provided = set(stdlib_modules()) | set(TWISTED_MODULES) | {"__future__"}
+    if payload is not None:
+        provided |= set(payload.modules)
+    depended = {_package_name(d) for d in depends}
+    missing: list[str] = []
+    for module in imports:
+        top = module.split(".", 1)[0]
+        if not top or top in provided or top in missing:
+            continue
+        debian = mapping.debian_package(top)
+        if debian is not None and debian in depended:
+            continue
+        if f"python3-{_normalize(top)}" in depended or f"python3dist({_normalize(top)})" in {
+            _normalize(d) for d in depended
+        }:
+            continue
+        missing.append(top)
+    return missing
+
+
+def warnings(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
+             *, appdir: Path, family: str, mapping: DistMapping | None = None) -> list[str]:
+    """One warning per missing module, with the fix."""
+    mapping = dist_mapping() if mapping is None else mapping
+    found = []
+    for module in missing_modules(imports, payload, depends, mapping):
+        found.append(f"the application imports {module!r}, which the package would not "
+                     f"provide: {_fix(module, appdir, family, mapping)}")
+    return found
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory if inside."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
+def _fix(module: str, appdir: Path, family: str, mapping: DistMapping) -> str:
+    project = (appdir / "pyproject.toml").is_file()
+    for candidate in (appdir / module, appdir / f"{module}.py"):
+        if candidate.exists():
+            if project:
+                return (f"--bundle {_shown(appdir)} (the project, with its dependencies), "
+                        f"or --include {_shown(candidate)}")
+            return f"ship it with --include {_shown(candidate)}"
+    if project:
+        return f"--bundle {_shown(appdir)} if its project requires it"
+    debian = mapping.debian_package(module) if family == "deb" else None
+    if debian is not None:
+        return f"add --depends {debian} (Debian's package), or --bundle it"
+    return f"--include its code, or --bundle the distribution that provides {module!r}"
+
+
+def python_imports(content: bytes) -> tuple[str, ...]:
+    """The absolute imports of a .tac (module level and inside functions), for when the
+    loader has not filled AppInfo.imports; empty if the source does not parse."""
+    import ast  # noqa: PLC0415 - only needed here
+
+    try:
+        tree = ast.parse(content)
+    except (SyntaxError, ValueError):
+        return ()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+    return tuple(dict.fromkeys(found))
