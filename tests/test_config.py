@@ -174,7 +174,7 @@ def test_every_mistake_is_reported_at_once_naming_file_and_key(tmp_path: Path) -
         assert any(p.startswith(start) for p in problems), (start, problems)
     assert len(problems) == len(expected)
     unknown = next(p for p in problems if "'verbose'" in p)
-    assert "allowed: check, debfile, depends" in unknown
+    assert "allowed: bundle, check, debfile, depends" in unknown
 
 
 def test_click_refusals_are_reported_per_app_before_building(tmp_path: Path) -> None:
