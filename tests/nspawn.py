@@ -327,6 +327,7 @@ class ToolRoot:
 
     def run(self, *argv: str, check: bool = True, timeout: float = 600, cwd: str = "/"
             ) -> subprocess.CompletedProcess[str]:
+        """argv run inside the root, from cwd (a path inside it)."""
         proc = subprocess.run(["chroot", str(self.path), "/bin/sh", "-c",
                                'cd "$1" && shift && exec "$@"', "sh", cwd, *argv],
                               capture_output=True, text=True, env=ENV, timeout=timeout,
