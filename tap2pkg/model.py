@@ -101,6 +101,8 @@ class PackageSpec:
 
     @property
     def log_dir(self) -> PurePosixPath:
+        """Where packages made before logs went to syslog/the journal kept the SysV log;
+        only purged now."""
         return PurePosixPath("/var/log") / self.name
 
     @property
@@ -109,11 +111,23 @@ class PackageSpec:
 
     @property
     def run_dir(self) -> PurePosixPath:
+        """The SysV pidfile's directory: root's, so the service user cannot plant links."""
         return PurePosixPath("/run") / self.name
 
     @property
     def pid_file(self) -> PurePosixPath:
         return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def libexec_dir(self) -> PurePosixPath:
+        """Programs the service files run (FHS 3.0 /usr/libexec, which Debian and the RPM
+        distributions both accept)."""
+        return PurePosixPath("/usr/libexec") / self.name
+
+    @property
+    def ready_path(self) -> PurePosixPath:
+        """The readiness check run after twistd starts (ExecStartPost=, the init scripts)."""
+        return self.libexec_dir / "ready"
 
     @property
     def twistd_option(self) -> str:

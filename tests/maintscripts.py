@@ -14,7 +14,8 @@ from pathlib import Path
 # Commands a maintainer script may call; each stand-in logs its argv and succeeds.
 STAND_INS = [
     "addgroup", "adduser", "chmod", "chown", "deb-systemd-helper", "deb-systemd-invoke",
-    "dpkg-statoverride", "getent", "invoke-rc.d", "rm", "systemctl", "update-rc.d",
+    "dpkg-maintscript-helper", "dpkg-statoverride", "getent", "invoke-rc.d", "rm", "stat",
+    "systemctl", "update-rc.d",
 ]
 # Exit codes that make the scripts take their "first install" paths.
 EXIT_CODES = {"getent": 2, "dpkg-statoverride": 1}

@@ -48,6 +48,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="module")
 def rebuilt(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _rebuild(built, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def systemd_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Built, Path]:
+    """A --init systemd package, and dpkg-buildpackage's rebuild of its source."""
+    built = _build(tmp_path_factory.mktemp("deb-systemd"), "--init", "systemd")
+    return built, _rebuild(built, tmp_path_factory)
+
+
+def _rebuild(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dpkg-buildpackage -us -uc -b on a copy of the emitted source package."""
     require_tool("dpkg-buildpackage", "dh", "fakeroot")
     work = tmp_path_factory.mktemp("rebuild")
@@ -123,10 +134,12 @@ def test_file_list_modes_and_owners(built: Built) -> None:
         f"usr/share/doc/{PKG}/changelog.gz": ("f", "0o644"),
         f"usr/share/doc/{PKG}/copyright": ("f", "0o644"),
         f"usr/share/lintian/overrides/{PKG}": ("f", "0o644"),
+        f"usr/libexec/{PKG}/ready": ("f", "0o755"),
     }
     assert {(u, g) for _k, _m, u, g in members.values()} == {("root", "root")}
-    for directory in (f"var/lib/{PKG}", f"var/log/{PKG}"):
-        assert members[directory][:2] == ("d", 0o755)
+    assert members[f"var/lib/{PKG}"][:2] == ("d", 0o755)
+    # Logs go to the journal (systemd) or syslog (SysV): no log directory to own.
+    assert f"var/log/{PKG}" not in members
 
 
 def test_maintainer_scripts_are_valid_sh(built: Built) -> None:
@@ -186,6 +199,8 @@ def test_maintainer_scripts_make_the_same_calls_as_debhelpers(
         started = (f"deb-systemd-invoke start {unit}" if systemd_host
                    else f"invoke-rc.d --skip-systemd-native {PKG} start")
         assert started in calls
+        assert f"chown _twisted-echo:_twisted-echo /var/lib/{PKG}" in calls
+        assert not [c for c in calls if c.startswith("chown -R")]
     if action == "upgrade":
         assert not [c for c in calls if " stop" in c], "an upgrade must not stop the service"
         restarted = (f"deb-systemd-invoke restart {unit}" if systemd_host
@@ -202,6 +217,26 @@ def test_maintainer_scripts_make_the_same_calls_as_debhelpers(
         assert f"rm -rf /var/lib/{PKG} /var/log/{PKG} /run/{PKG}" in calls
 
 
+@pytest.mark.parametrize("action", sorted(SEQUENCES))
+def test_systemd_only_scripts_make_the_same_calls_as_debhelpers(
+    systemd_only: tuple[Built, Path], tmp_path: Path, action: str
+) -> None:
+    """The maintscript snippets (rm_conffile of an earlier init script) sit where
+    dh_installdeb puts them, and a failed start fails the postinst on a systemd host."""
+    built, rebuilt = systemd_only
+    assert _members(built.deb) == _members(rebuilt)
+    ours = run_sequence(_scripts(built.deb), action, tmp_path / "ours",
+                        package=PKG, systemd_host=True)
+    theirs = run_sequence(_scripts(rebuilt), action, tmp_path / "dh",
+                          package=PKG, systemd_host=True)
+    assert ours == theirs
+    calls = [line for line in ours if not line.startswith("==")]
+    assert f"dpkg-maintscript-helper rm_conffile /etc/init.d/{PKG} 1.0~ --" in " ".join(calls)
+    if action in ("install", "upgrade"):
+        # the confirming start comes after debhelper's start/restart
+        assert calls[-1] == f"deb-systemd-invoke start {PKG}.service"
+
+
 def test_two_builds_give_the_same_bytes(built: Built, tmp_path: Path) -> None:
     again = _build(tmp_path)
     for name in (f"{PKG}_1.0_all.deb", f"{PKG}_1.0.dsc", f"{PKG}_1.0.tar.xz"):
@@ -213,10 +248,29 @@ def test_systemd_only_package_has_no_init_script(tmp_path: Path) -> None:
     members = _members(result.deb)
     assert f"etc/init.d/{PKG}" not in members
     assert f"lib/systemd/system/{PKG}.service" in members
+    assert f"usr/lib/systemd/system/{PKG}.service" not in members
     scripts = _scripts(result.deb)
-    assert "preinst" not in scripts
-    assert "update-rc.d" not in "".join(scripts.values())
+    # An init script an earlier version shipped is an obsolete conffile: removed as
+    # debhelper's maintscript support does, and its rc links with it.
+    helper = f"dpkg-maintscript-helper rm_conffile /etc/init.d/{PKG} 1.0\\~ -- \"$@\""
+    for name in ("preinst", "postinst", "prerm", "postrm"):
+        assert helper in scripts[name], name
+    assert (result.source_dir / f"debian/{PKG}.maintscript").read_text() == \
+        f"rm_conffile /etc/init.d/{PKG} 1.0~\n"
+    assert f"update-rc.d {PKG} remove" in scripts["postinst"]
+    assert "update-rc.d" not in scripts["postrm"]
     assert _lintian(result.deb) == []
+
+
+def test_debian_13_puts_the_unit_under_usr(tmp_path: Path) -> None:
+    """trixie's lintian calls /lib an aliased location; debhelper >= 13.11.8 installs
+    units under /usr/lib, and so does the .deb made for --target debian-13."""
+    result = _build(tmp_path, "--target", "debian-13")
+    members = _members(result.deb)
+    assert f"usr/lib/systemd/system/{PKG}.service" in members
+    assert not [p for p in members if p.startswith("lib/")]
+    control = (result.source_dir / "debian/control").read_text()
+    assert "Build-Depends: debhelper-compat (= 13)" in control
 
 
 def test_dpkg_source_extracts_the_source_package(built: Built, tmp_path: Path) -> None:

@@ -77,6 +77,13 @@ def test_unit_and_init_script_use_the_kind_flag(fixture: str, flag: str) -> None
     tree = render_source(spec)
     unit = tree.text(f"debian/{spec.name}.service")
     init = tree.text(f"debian/{spec.name}.init")
-    assert f"{flag}=${{APPFILE}}" in unit
+    [exec_start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert " --no_save " in exec_start
+    assert f" {flag}=/etc/{spec.name}/{fixture} " in exec_start
     assert f'{flag}="$APPFILE"' in init
-    assert f"APPFILE=/etc/{spec.name}/{fixture}" in tree.text(f"debian/{spec.name}.default")
+    assert f"\nAPPFILE=/etc/{spec.name}/{fixture}\n" in init
+    assert " --no_save " in init
+    # The admin's file holds no package-controlled value (issue 12: conffiles).
+    default = tree.text(f"debian/{spec.name}.default")
+    assert [line for line in default.splitlines() if line and not line.startswith("#")] == \
+        ['TWISTD_OPTS=""']

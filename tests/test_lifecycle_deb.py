@@ -7,6 +7,7 @@ Run just these with: pytest -m lifecycle
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -77,6 +78,14 @@ def test_install_serve_restart_upgrade_remove_purge(
     after = daemons(root)
     assert len(after) == 1 and after != first
 
+    # nothing root writes is under a directory the user owns: the pidfile and its
+    # directory are root's, and twistd logs to syslog, not to a file
+    run_dir = root.file(f"/run/{PKG}")
+    assert (run_dir.stat().st_uid, run_dir.stat().st_mode & 0o777) == (0, 0o755)
+    assert pidfile.stat().st_uid == 0
+    assert not root.file(f"/var/log/{PKG}").exists()
+    assert b"--no_save" in Path(f"/proc/{after[0]}/cmdline").read_bytes()
+
     # 4. admin edits survive the upgrade; one daemon serves afterwards
     default = root.file(f"/etc/default/{PKG}")
     default.write_text(default.read_text() + "# admin edit\nTWISTD_OPTS=\"--umask=0022\"\n")
@@ -88,8 +97,9 @@ def test_install_serve_restart_upgrade_remove_purge(
     assert "# admin edit" in appfile.read_text()
     assert echo(PORT) == b"hello tap2pkg\n"
     assert len(daemons(root)) == 1
-    # the edited TWISTD_OPTS took effect: the new log file is group-readable
-    assert root.file(f"/var/log/{PKG}/{PKG}.log").stat().st_mode & 0o040
+    # the edited TWISTD_OPTS took effect
+    [pid] = daemons(root)
+    assert b"--umask=0022" in Path(f"/proc/{pid}/cmdline").read_bytes()
 
     # 5. remove stops it and keeps the conffiles; purge removes everything
     root.run("apt-get", "remove", "-y", "-q", PKG)
@@ -132,3 +142,126 @@ def test_every_kind_serves_from_its_package(root: DebianRoot, tmp_path: Path, ap
     root.run("apt-get", "purge", "-y", "-q", name)
     assert port_closed(port)
     assert daemons(root) == []
+
+
+# Every name root could be tricked into opening, writing, chowning or removing through a
+# link the service user planted in the state directory (twistd's rundir): its default
+# log, pidfile and shutdown snapshots, the package's own pidfile and log names.
+PLANTED = ["twistd.log", "twistd.pid", f"{PKG}.pid", f"{PKG}.log", "echo-shutdown.tap",
+           "echo-shutdown.tas", "echo.tap", "echo.tas"]
+
+
+def plant_links(root: DebianRoot, user: str) -> dict[str, tuple[bytes, int, int]]:
+    """As the service user, point every name above (and a directory link) at root-owned
+    victims; returns the victims' (content, mode, owner) to compare later."""
+    root.sh("mkdir -p /root/victim-dir && echo precious > /root/victim-dir/keep && "
+            "echo secret > /etc/tap2pkg-victim && chmod 0600 /etc/tap2pkg-victim")
+    state = f"/var/lib/{PKG}"
+    links = " ".join(f"ln -sfn /etc/tap2pkg-victim {state}/{name};" for name in PLANTED)
+    root.run("runuser", "-u", user, "--", "/bin/sh", "-c",
+             f"{links} ln -sfn /root/victim-dir {state}/subdir")
+    # The user can plant nothing where root writes the pidfile.
+    denied = root.run("runuser", "-u", user, "--", "/bin/sh", "-c",
+                      f"ln -s /etc/tap2pkg-victim /run/{PKG}/x", check=False)
+    assert denied.returncode != 0
+    return victims(root)
+
+
+def victims(root: DebianRoot) -> dict[str, tuple[bytes, int, int]]:
+    found = {}
+    for path in ("/etc/tap2pkg-victim", "/root/victim-dir", "/root/victim-dir/keep"):
+        info = root.file(path).stat()
+        data = b"" if root.file(path).is_dir() else root.file(path).read_bytes()
+        found[path] = (data, info.st_mode, info.st_uid)
+    return found
+
+
+def test_service_user_cannot_make_root_touch_its_links(
+    root: DebianRoot, debs: dict[str, Path]
+) -> None:
+    """Issue 10 item 3: links planted by the service user at every path root might use
+    are never followed on restart, upgrade or purge."""
+    apt_install(root, debs["1.0"])
+    assert echo(PORT) == b"hello tap2pkg\n"
+    before = plant_links(root, f"_{PKG}")
+    root.run("invoke-rc.d", PKG, "restart")
+    assert echo(PORT) == b"hello tap2pkg\n"
+    root.run("invoke-rc.d", PKG, "stop")
+    root.run("invoke-rc.d", PKG, "start")
+    apt_install(root, debs["1.1"])
+    assert echo(PORT) == b"hello tap2pkg\n"
+    assert victims(root) == before
+    root.run("apt-get", "purge", "-y", "-q", PKG)
+    assert victims(root) == before
+    assert not root.file(f"/var/lib/{PKG}").exists()
+
+
+def test_sysv_logs_go_to_syslog_tagged_with_the_package(
+    root: DebianRoot, debs: dict[str, Path]
+) -> None:
+    """The SysV path writes no log file at all (nothing grows under /var/log/<pkg>; the
+    system's syslog rotates what it receives): twistd's lines reach /dev/log tagged with
+    the package name."""
+    received = "/tmp/syslog.txt"
+    listener = subprocess.Popen(
+        ["chroot", str(root.path), "python3", "-c",
+         "import socket, os\n"
+         "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+         "s.bind('/dev/log'); os.chmod('/dev/log', 0o666)\n"
+         f"out = open('{received}', 'ab', buffering=0)\n"
+         "while True: out.write(s.recv(65536) + b'\\n')\n"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not root.file("/dev/log").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        apt_install(root, debs["1.0"])
+        assert echo(PORT) == b"hello tap2pkg\n"
+        root.run("invoke-rc.d", PKG, "stop")
+        log = root.file(received).read_bytes()
+        assert f" {PKG}: ".encode() in log, log[-2000:]
+        assert b"Server Shut Down." in log
+        assert not root.file(f"/var/log/{PKG}").exists()
+        assert list(root.file(f"/var/lib/{PKG}").iterdir()) == []  # no snapshot, no log
+    finally:
+        listener.kill()
+        listener.wait()
+
+
+def _app(tmp: Path, name: str, body: str) -> Path:
+    path = tmp / name
+    path.write_text("from twisted.application import service, strports\n"
+                    "from twisted.internet.protocol import Factory\n"
+                    "from twisted.protocols.wire import Echo\n"
+                    "application = service.Application('broken')\n" + body)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        # cannot load: twistd's own exit status fails the start
+        ("broken.tac", "import no_such_module_anywhere\n"),
+        # loads, but never listens on the port read from it: the ready check fails
+        ("silent.tac", "strports.service('tcp:8011', Factory.forProtocol(Echo))\n"),
+    ],
+    ids=["cannot-load", "never-listens"],
+)
+def test_a_broken_app_fails_the_start_and_the_install(
+    root: DebianRoot, tmp_path: Path, name: str, body: str
+) -> None:
+    from tap2pkg.cli import tap2deb_main
+    from tests.conftest import MAINTAINER
+
+    app = _app(tmp_path, name, body)
+    out = tmp_path / "out"
+    assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(out), "-q"]) == 0
+    pkg = f"twisted-{name.split('.', maxsplit=1)[0]}"
+    deb = root.copy_in(out / f"{pkg}_1.0_all.deb")
+    install = root.run("dpkg", "-i", deb, check=False)
+    assert install.returncode != 0
+    assert "failed" in (install.stdout + install.stderr).lower()
+    assert root.run("dpkg-query", "-W", "-f=${Status}", pkg).stdout.endswith("half-configured")
+    assert daemons(root) == []  # nothing left running, nothing restarting
+    assert root.run(f"/etc/init.d/{pkg}", "status", check=False).returncode != 0

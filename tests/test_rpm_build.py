@@ -448,7 +448,7 @@ def test_tap_and_tas_fixtures(fixture: str, name: str, option: str, shutdown: st
     assert files[f"/etc/{name}/{fixture}"].flags == CONFIG | NOREPLACE
     assert files[f"/var/lib/{name}/{shutdown}"].flags == GHOST
     unit = pkg.payload_file(f"/usr/lib/systemd/system/{name}.service").decode()
-    assert f" {option}=${{APPFILE}} " in unit
+    assert f" {option}=/etc/{name}/{fixture} " in unit
     assert pkg.payload_file(f"/etc/{name}/{fixture}") == (FIXTURES / fixture).read_bytes()
     messages = rpmlint(sorted(out.glob("*.rpm")),
                        out / "rpmbuild" / "SPECS" / f"{name}.rpmlint.toml", scratch=tmp_path)

@@ -22,7 +22,7 @@ from tap2pkg.backends.rpm.files import shutdown_file
 from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import BuildError, UsageError
 from tap2pkg.model import AppInfo, AppKind, PackageSpec
-from tap2pkg.render import render
+from tap2pkg.services import Layout, init_script
 from tap2pkg.spec import Options, resolve
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER
 
@@ -187,9 +187,9 @@ def test_scriptlets_guard_on_their_argument() -> None:
 def _init_script(tmp_path: Path) -> Path:
     spec = make_spec(init="sysv")
     script = tmp_path / "init"
-    script.write_text(render("service/init.redhat.j2", spec=spec,
-                             defaults_path=str(tmp_path / "no-such-sysconfig")),
-                      encoding="utf-8")
+    layout = Layout(defaults_dir=str(tmp_path / "no-such-sysconfig"),
+                    initd_dir="/etc/rc.d/init.d", init_template="service/init.redhat.j2")
+    script.write_text(init_script(spec, layout), encoding="utf-8")
     return script
 
 
@@ -221,7 +221,7 @@ def test_tarball_is_reproducible_and_root_owned() -> None:
         members = tar.getmembers()
     assert [m.name for m in members] == ["twisted-echo-1.0", *(
         f"twisted-echo-1.0/{name}" for name in (
-            "README", "echo.tac", "twisted-echo.init", "twisted-echo.service",
+            "README", "echo.tac", "twisted-echo.init", "twisted-echo.ready", "twisted-echo.service",
             "twisted-echo.sysconfig", "twisted-echo.sysusers"))]
     assert {(m.uid, m.gid, m.uname, m.mtime) for m in members} == {(0, 0, "root", int(EPOCH))}
     modes = {m.name.rsplit("/", 1)[-1]: m.mode for m in members}

@@ -47,8 +47,8 @@ def test_tap2deb_packages_a_tax_file(tmp_path: Path) -> None:
     assert original == FIXTURE.read_bytes()
     assert f"/etc/{PKG}/echoxml.tas" in conffiles
     assert f"/etc/{PKG}/echoxml.tax" in conffiles
-    assert f"APPFILE=/etc/{PKG}/echoxml.tas" in defaults
-    assert " --source=${APPFILE} " in unit
+    assert "APPFILE" not in defaults  # package-controlled: in the unit and init script
+    assert f" --source=/etc/{PKG}/echoxml.tas " in unit
     assert _lintian(deb, out / f"{PKG}_1.0.dsc") == []
 
 
@@ -64,6 +64,6 @@ def test_tap2rpm_packages_a_tax_file(tmp_path: Path) -> None:
     assert pkg.payload_file(f"/etc/{PKG}/echoxml.tas") == load(FIXTURE).content
     assert pkg.payload_file(f"/etc/{PKG}/echoxml.tax") == FIXTURE.read_bytes()
     unit = pkg.payload_file(f"/usr/lib/systemd/system/{PKG}.service").decode()
-    assert " --source=${APPFILE} " in unit
+    assert f" --source=/etc/{PKG}/echoxml.tas " in unit
     config = out / "rpmbuild" / "SPECS" / f"{PKG}.rpmlint.toml"
     assert lint_problems(rpmlint(sorted(out.glob("*.rpm")), config, scratch=tmp_path)) == []

@@ -28,6 +28,7 @@ def payload(spec: PackageSpec, tree: SourceTree) -> SourceTree:
         original_name, original_data = spec.app.original
         files.add(f"{spec.conf_dir.relative_to('/')}/{original_name}", original_data)
     files.add(f"etc/default/{name}", tree.text(f"debian/{name}.default"))
+    files.add(spec.ready_path.as_posix().lstrip("/"), tree.text(source.READY_SOURCE), 0o755)
     if spec.sysv:
         files.add(f"etc/init.d/{name}", tree.text(f"debian/{name}.init"), 0o755)
     if spec.systemd:
@@ -97,7 +98,7 @@ def build_deb(spec: PackageSpec, tree: SourceTree, workdir: Path, *, verbose: bo
     """Lay out the package under workdir/root and build workdir/<file>.deb."""
     root = workdir / "root"
     files = payload(spec, tree)
-    dirs = _directories(list(files), [spec.state_dir.as_posix()[1:], spec.log_dir.as_posix()[1:]])
+    dirs = _directories(list(files), [spec.state_dir.as_posix()[1:]])
     root.mkdir(mode=0o755)
     os.chmod(root, 0o755)
     for d in dirs:

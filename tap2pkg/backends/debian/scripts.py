@@ -8,6 +8,8 @@ ordered as debhelper 13 does for a package with an init script and/or a systemd 
 
 from __future__ import annotations
 
+import re
+
 from tap2pkg.model import PackageSpec
 from tap2pkg.render import render
 
@@ -19,6 +21,36 @@ HAND_WRITTEN = ("postinst", "postrm")
 
 def hand_written(spec: PackageSpec, script: str) -> str:
     return render(f"debian/{script}.j2", spec=spec)
+
+
+def maintscript_lines(spec: PackageSpec) -> list[list[str]]:
+    """debian/<pkg>.maintscript: conffiles that earlier versions may have shipped and this
+    one does not.  A version made with --init systemd removes the init script an earlier
+    one installed (dpkg-maintscript-helper does nothing if it never was there)."""
+    lines = []
+    if not spec.sysv:
+        lines.append(["rm_conffile", f"/etc/init.d/{spec.name}", f"{spec.version}~"])
+    return lines
+
+
+def maintscript_file(spec: PackageSpec) -> str | None:
+    lines = maintscript_lines(spec)
+    if not lines:
+        return None
+    # Names and versions are validated: no word holds whitespace, so none is split.
+    return "".join(" ".join(line) + "\n" for line in lines)
+
+
+def _escape_shell(word: str) -> str:
+    """debhelper's escape_shell (Dh_Lib.pm), which writes the maintscript lines."""
+    return re.sub(r"""([\s!"$()*+#;<>?@\[\]\\`|~])""", r"\\\1", word)
+
+
+def _maintscript_section(spec: PackageSpec) -> str:
+    return "".join(
+        f"dpkg-maintscript-helper {' '.join(_escape_shell(w) for w in line)} -- \"$@\"\n"
+        for line in maintscript_lines(spec)
+    )
 
 
 def _autoscripts(spec: PackageSpec, script: str) -> list[tuple[str, str]]:
@@ -53,9 +85,21 @@ def debhelper_section(spec: PackageSpec, script: str) -> str:
     for tool, name in _autoscripts(spec, script):
         body = render(f"debian/autoscripts/{name}.j2", **context)
         parts.append(
-            f"# Automatically added by {spec.tool} (as {tool} does)\n{body}"
+            f"# Automatically added by {spec.tool}/{tool}\n{body}"
             "# End automatically added section\n"
         )
+    maintscript = _maintscript_section(spec)
+    if maintscript:
+        # debhelper orders the init and unit snippets as "service" snippets: after the
+        # others (dh_installdeb's) in preinst, postinst and postrm, before them in prerm.
+        section = (
+            f"# Automatically added by {spec.tool}/dh_installdeb\n{maintscript}"
+            "# End automatically added section\n"
+        )
+        if script == "prerm":
+            parts.append(section)
+        else:
+            parts.insert(0, section)
     return "".join(parts)
 
 

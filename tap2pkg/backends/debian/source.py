@@ -9,6 +9,7 @@ from tap2pkg.render import render
 from tap2pkg.services import Layout
 from tap2pkg.tree import SourceTree
 
+READY_SOURCE = "libexec/ready"  # where the source package keeps the readiness check
 LAYOUT = Layout(defaults_dir="/etc/default", initd_dir="/etc/init.d",
                 init_template="service/init.debian.j2")
 
@@ -73,11 +74,18 @@ def render_source(spec: PackageSpec) -> SourceTree:
         tree.add(original_name, original_data, 0o644)
         installed.append(original_name)
     conf_dir = spec.conf_dir.relative_to("/")
-    tree.add(f"debian/{name}.install", "".join(f"{f} {conf_dir}/\n" for f in installed))
+    # The readiness check the unit and the init script run (no app file name has a "/").
+    tree.add(READY_SOURCE, services.ready_script(spec), 0o755)
     tree.add(
-        f"debian/{name}.dirs",
-        f"{spec.state_dir.relative_to('/')}\n{spec.log_dir.relative_to('/')}\n",
+        f"debian/{name}.install",
+        "".join(f"{f} {conf_dir}/\n" for f in installed)
+        + f"{READY_SOURCE} {spec.libexec_dir.relative_to('/')}/\n",
     )
+    # twistd's run directory; logs go to the journal or syslog, so there is no log dir.
+    tree.add(f"debian/{name}.dirs", f"{spec.state_dir.relative_to('/')}\n")
+    maintscript = scripts.maintscript_file(spec)
+    if maintscript is not None:
+        tree.add(f"debian/{name}.maintscript", maintscript)
     overrides = lintian_overrides(spec)
     if overrides is not None:
         tree.add(f"debian/{name}.lintian-overrides", overrides)

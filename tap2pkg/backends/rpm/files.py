@@ -20,6 +20,9 @@ DIRS = {
     "%{_unitdir}": "/usr/lib/systemd/system",
     "%{_sysusersdir}": "/usr/lib/sysusers.d",
     "%{_localstatedir}": "/var",
+    # The readiness check's directory, written out: SUSE's %{_libexecdir} is /usr/lib,
+    # and the unit and init script name /usr/libexec on every distribution.
+    "%{_prefix}/libexec": "/usr/libexec",
     "%{_docdir}": "/usr/share/doc",
     "": "",
 }
@@ -65,6 +68,7 @@ def sources(spec: PackageSpec) -> dict[str, str]:
         "init": f"{spec.name}.init",
         "sysusers": f"{spec.name}.sysusers",
         "readme": "README",
+        "ready": f"{spec.name}.ready",
     }
     if spec.app.original is not None:  # e.g. the .tax a .tas was converted from
         names["original"] = spec.app.original[0]
@@ -105,6 +109,9 @@ def entries(spec: PackageSpec) -> list[Entry]:
             Entry("%{_unitdir}", "%{name}.service", Kind.FILE, 0o644, src["service"])
         )
     found += [
+        # The readiness check the unit (ExecStartPost=) and the init script run.
+        Entry("%{_prefix}/libexec", "%{name}", Kind.DIR, 0o755),
+        Entry("%{_prefix}/libexec", "%{name}/ready", Kind.FILE, 0o755, src["ready"]),
         Entry("%{_sysusersdir}", "%{name}.conf", Kind.FILE, 0o644, src["sysusers"]),
         # 0755 as rpmlint wants (non-standard-dir-perm is an error); twistd creates its
         # files with its own umask anyway.
@@ -121,13 +128,9 @@ def entries(spec: PackageSpec) -> list[Entry]:
         sub = sysv_subpackage(spec)
         found += [
             Entry(INITD_DIR, "%{name}", Kind.FILE, 0o755, src["init"], subpackage=sub),
-            # The init script's log (systemd uses the journal): twistd opens it as root,
-            # then rotates it as the service user, which therefore owns the directory.
-            Entry("%{_localstatedir}", "log/%{name}", Kind.DIR, 0o755, owner=user,
-                  group=group, subpackage=sub),
-            Entry("%{_localstatedir}", "log/%{name}/%{name}.log", Kind.GHOST, 0o644,
-                  owner=user, group=group, subpackage=sub),
-            # The pidfile, written by twistd as root.
+            # The init script logs to syslog (systemd: the journal), so there is no log
+            # directory the service user could fill with links for root to follow.
+            # The pidfile, written by twistd as root into root's directory.
             Entry("", "run/%{name}", Kind.GHOST_DIR, 0o755, subpackage=sub),
             Entry("", "run/%{name}/%{name}.pid", Kind.GHOST, 0o644, subpackage=sub),
         ]

@@ -39,6 +39,7 @@ def service_files(spec: PackageSpec) -> SourceTree:
         files.add(names["service"], services.unit_file(spec, LAYOUT))
     if spec.sysv:
         files.add(names["init"], services.init_script(spec, LAYOUT), 0o755)
+    files.add(names["ready"], services.ready_script(spec), 0o755)
     files.add(names["sysusers"], render("rpm/sysusers.conf.j2", spec=spec))
     files.add(names["readme"], render("rpm/README.j2", spec=spec))
     return files
