@@ -9,7 +9,9 @@ DEBS=(
     rpm rpmlint                           # rpmbuild, rpmlint, rpmsign
     gnupg                                 # --sign
     python3-twisted                       # twistd3: --check, fixtures, end-to-end tests
-    debootstrap                           # the lifecycle tests' Debian root
+    debootstrap                           # the lifecycle tests' Debian roots
+    systemd-container util-linux          # systemd-nspawn, nsenter: roots booted under systemd
+    debian-archive-keyring                # trixie's keys, for the Debian 13 root
     python3-venv python3-pip ca-certificates
 )
 missing=()

@@ -34,8 +34,6 @@ from tests.servicecheck import require_root
 LIFECYCLE = [pytest.mark.lifecycle, pytest.mark.slow]
 CAP_NET_BIND_SERVICE = 1 << 10
 TARGET_SCORE = 4.5
-# What the `service` branch delivers (issue 12); each mark goes when that branch is merged.
-NOT_YET = "issue 12: lands with the service branch"
 
 
 @dataclass(frozen=True)
@@ -56,24 +54,7 @@ APPS = {
 }
 
 
-def _xfail_for(*kinds: str, reason: str = NOT_YET) -> list[object]:
-    """The app ids, each marked strict-xfail when it is one of kinds."""
-    return [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=reason))
-            if k in kinds else k for k in APPS]
-
-
 ALL_APPS = list(APPS)
-
-
-def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    require_tool("systemd-analyze", "dpkg-deb")
-    deb = _build(tmp_path, "echo.tac", "1.0", "debian-12", "--init", "systemd")
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
-    [unit] = (tmp_path / "x").glob("**/systemd/system/twisted-echo.service")
-    proc = subprocess.run(["systemd-analyze", "verify", str(unit)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.strip() == ""
 
 
 # ---------------------------------------------------------------- building the packages
@@ -253,6 +234,17 @@ def test_install_gives_an_active_enabled_serving_unit(env: Env, kind: str) -> No
 @pytest.mark.parametrize("kind", ALL_APPS)
 @pytest.mark.lifecycle
 @pytest.mark.slow
+def test_installed_unit_passes_systemd_analyze_verify(env: Env, kind: str) -> None:
+    """Verified where it is installed: every command it names exists there."""
+    app = ensure_installed(env, kind)
+    proc = env.c.run("systemd-analyze", "verify", f"{app.pkg}.service", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ""
+
+
+@pytest.mark.parametrize("kind", ALL_APPS)
+@pytest.mark.lifecycle
+@pytest.mark.slow
 def test_runs_as_the_service_user_in_its_state_directory(env: Env, kind: str) -> None:
     app = ensure_installed(env, kind)
     uid = env.c.run("id", "-u", app.user).stdout.strip()
@@ -263,7 +255,7 @@ def test_runs_as_the_service_user_in_its_state_directory(env: Env, kind: str) ->
     assert cwd == f"/var/lib/{app.pkg}"
 
 
-@pytest.mark.parametrize("kind", _xfail_for(*APPS))
+@pytest.mark.parametrize("kind", ALL_APPS)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_no_capability_but_net_bind_service(env: Env, kind: str) -> None:
@@ -279,7 +271,7 @@ def test_no_capability_but_net_bind_service(env: Env, kind: str) -> None:
             assert caps["CapEff"] == CAP_NET_BIND_SERVICE
 
 
-@pytest.mark.parametrize("kind", _xfail_for(*APPS))
+@pytest.mark.parametrize("kind", ALL_APPS)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_journal_under_the_package_name_shows_twistds_log(env: Env, kind: str) -> None:
@@ -290,7 +282,7 @@ def test_journal_under_the_package_name_shows_twistds_log(env: Env, kind: str) -
     assert "starting up" in log
 
 
-@pytest.mark.parametrize("kind", _xfail_for(*APPS))
+@pytest.mark.parametrize("kind", ALL_APPS)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_security_score(env: Env, kind: str) -> None:
@@ -323,7 +315,7 @@ def test_stop_start_restart(env: Env, kind: str) -> None:
     assert main_pid(env.c, app.pkg) not in (before, 0)
 
 
-@pytest.mark.parametrize("kind", _xfail_for("tap"))
+@pytest.mark.parametrize("kind", ALL_APPS)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_stop_leaves_no_snapshot(env: Env, kind: str) -> None:
@@ -416,7 +408,6 @@ def test_remove_stops_and_purge_leaves_only_the_user(env: Env, kind: str) -> Non
 
 # ---------------------------------------------------------------- upgrades and failures
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_upgrade_renaming_the_app_under_a_kept_defaults_file_runs_the_new_app(env: Env) -> None:
@@ -439,7 +430,6 @@ def test_upgrade_renaming_the_app_under_a_kept_defaults_file_runs_the_new_app(en
         purge(c, RENAMED)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_a_broken_app_fails_start_and_ends_failed(env: Env) -> None:
