@@ -145,7 +145,8 @@ def remove_tree(path: Path) -> None:
         if os.path.ismount(path / sub):
             subprocess.run(["umount", "-l", str(path / sub)], check=False)
     if not any(os.path.ismount(p) for p in (path / "proc", path / "sys", path / "dev")):
-        shutil.rmtree(path, ignore_errors=True)
+        # rm is several times faster than shutil.rmtree on a whole root.
+        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
 
 
 # ---------------------------------------------------------------- a booted container

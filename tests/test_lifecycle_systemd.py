@@ -203,6 +203,9 @@ def installed_version(c: Container, pkg: str) -> str:
 def ensure_installed(e: Env, kind: str, version: str = "1.0") -> App:
     """The app's package installed (this version or later) and its service active."""
     app = APPS[kind]
+    # The checks start each unit more often than its start limit lets anyone (5 starts in
+    # 200 s, manual ones included); reset-failed clears the count, as an admin would.
+    systemctl(e.c, "reset-failed", f"{app.pkg}.service", check=False)
     if not installed_version(e.c, app.pkg):
         apt_install(e.c, e.debs.by_app[kind][version])
     wait_for(f"{app.pkg} active", lambda: prop(e.c, f"{app.pkg}.service",
@@ -235,11 +238,29 @@ def test_install_gives_an_active_enabled_serving_unit(env: Env, kind: str) -> No
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_installed_unit_passes_systemd_analyze_verify(env: Env, kind: str) -> None:
-    """Verified where it is installed: every command it names exists there."""
+    """Verified where it is installed: every command it names exists there.  (The roots
+    have no man-db: the man pages are checked by the next test.)"""
     app = ensure_installed(env, kind)
-    proc = env.c.run("systemd-analyze", "verify", f"{app.pkg}.service", check=False)
+    proc = env.c.run("systemd-analyze", "verify", "--man=no", f"{app.pkg}.service",
+                     check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == ""
+
+
+@pytest.mark.xfail(strict=True, reason="Documentation=man:twistd(1): Debian's page is twistd3")
+@pytest.mark.lifecycle
+@pytest.mark.slow
+def test_documentation_names_an_installed_man_page(env: Env) -> None:
+    """`systemctl help <pkg>` opens the pages the unit's Documentation= names."""
+    app = ensure_installed(env, "tac")
+    docs = prop(env.c, f"{app.pkg}.service", "Documentation").split()
+    pages = [re.fullmatch(r"man:([^()]+)\((\d)\)", d) for d in docs]
+    assert docs and all(pages), docs
+    for page in pages:
+        assert page is not None
+        name, section = page.groups()
+        found = list(env.c.file(f"/usr/share/man/man{section}").glob(f"{name}.{section}*"))
+        assert found, f"no man page {name}({section}) installed"
 
 
 @pytest.mark.parametrize("kind", ALL_APPS)
