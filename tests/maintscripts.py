@@ -14,7 +14,8 @@ from pathlib import Path
 # Commands a maintainer script may call; each stand-in logs its argv and succeeds.
 STAND_INS = [
     "addgroup", "adduser", "chmod", "chown", "deb-systemd-helper", "deb-systemd-invoke",
-    "dpkg-maintscript-helper", "dpkg-statoverride", "getent", "invoke-rc.d", "rm", "stat",
+    "dpkg-maintscript-helper", "dpkg-query", "dpkg-statoverride", "getent", "invoke-rc.d",
+    "md5sum", "mv", "rm", "stat",
     "systemctl", "update-rc.d",
 ]
 # Exit codes that make the scripts take their "first install" paths.

@@ -65,3 +65,40 @@ def exec_start(settings: list[tuple[str, str]], env: dict[str, str]) -> list[str
         argv.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
                            lambda m: env.get(m.group(1), ""), word))
     return argv
+
+
+def unit_root(deb: Path, workdir: Path, unit_dir: str) -> Path:
+    """The .deb unpacked under workdir, with what systemd-analyze needs to judge its unit
+    offline: the host's targets and slices, and the programs the unit runs."""
+    import shutil
+    import subprocess
+
+    root = workdir / "unit-root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    units = root / unit_dir.lstrip("/")
+    host_units = Path("/lib/systemd/system")
+    for pattern in ("*.target", "*.slice"):
+        for unit in host_units.glob(pattern):
+            if not (units / unit.name).exists() and unit.is_file():
+                shutil.copy(unit, units / unit.name)
+    for key, value in service_settings((units / _only_service(units)).read_text()):
+        if key.startswith("Exec"):
+            program = root / value.split()[0].lstrip("/")
+            if not program.exists():
+                program.parent.mkdir(parents=True, exist_ok=True)
+                program.write_text("#!/bin/sh\n")
+                program.chmod(0o755)
+    return root
+
+
+def _only_service(units: Path) -> str:
+    [service] = [p.name for p in units.glob("*.service")]
+    return service
+
+
+def exposure(output: str) -> float:
+    """The overall exposure level systemd-analyze security prints."""
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", output)
+    if match is None:
+        raise AssertionError(f"no exposure level in: {output[-500:]}")
+    return float(match.group(1))

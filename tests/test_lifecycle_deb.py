@@ -265,3 +265,38 @@ def test_a_broken_app_fails_the_start_and_the_install(
     assert root.run("dpkg-query", "-W", "-f=${Status}", pkg).stdout.endswith("half-configured")
     assert daemons(root) == []  # nothing left running, nothing restarting
     assert root.run(f"/etc/init.d/{pkg}", "status", check=False).returncode != 0
+
+
+def test_upgrade_that_renames_the_app_runs_the_new_app_despite_a_kept_old_default(
+    root: DebianRoot, tmp_path: Path
+) -> None:
+    """Package-controlled values live in the init script (and unit), not in the admin's
+    /etc/default file: a defaults file kept from an older version (as --force-confold
+    keeps it) that still assigns APPFILE and the user cannot make the upgrade run the
+    old app, or run it as root."""
+    from tap2pkg.cli import tap2deb_main
+    from tests.conftest import FIXTURES, MAINTAINER
+
+    renamed = tmp_path / "echo2.tac"
+    renamed.write_text((FIXTURES / "echo.tac").read_text().replace("8007", "8012"))
+    debs = {}
+    for version, app in (("1.0", FIXTURES / "echo.tac"), ("1.1", renamed)):
+        out = tmp_path / version
+        assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-V", version, "-d", PKG,
+                             "-p", "echo", "-o", str(out), "-q"]) == 0
+        debs[version] = out / f"{PKG}_{version}_all.deb"
+    apt_install(root, debs["1.0"])
+    assert echo(PORT) == b"hello tap2pkg\n"
+    default = root.file(f"/etc/default/{PKG}")
+    default.write_text(default.read_text() + f"APPFILE=/etc/{PKG}/echo.tac\n"
+                       "TWISTD_USER=root\nTWISTD_GROUP=root\n")
+    apt_install(root, debs["1.1"])  # --force-confold: the edited file is kept
+    assert f"APPFILE=/etc/{PKG}/echo.tac" in default.read_text()
+    assert echo(8012) == b"hello tap2pkg\n"
+    assert port_closed(PORT)
+    [pid] = daemons(root)
+    assert owner(pid) == uid_of(root, f"_{PKG}") != 0
+    assert f"/etc/{PKG}/echo2.tac".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    # the old app file, unedited, was an obsolete conffile: removed
+    assert not root.file(f"/etc/{PKG}/echo.tac").exists()
+    assert root.file(f"/etc/{PKG}/echo2.tac").exists()

@@ -144,3 +144,54 @@ def test_rpm_init_script_runs_the_service(root: DebianRoot, apps: dict[str, Path
     assert daemons(root) == []
     assert root.run(script, "status", check=False).returncode == 3
     assert root.run("test", "-e", lock, check=False).returncode == 1
+
+
+def test_rpm_init_script_never_follows_the_service_users_links(
+    root: DebianRoot, apps: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 10 item 3 for the RPM SysV script: links the service user plants in its
+    state directory (twistd's default log and pidfile names, snapshots, a directory
+    link) are never followed by start, restart, stop, upgrade or erase; the pidfile's
+    directory is root's and twistd writes no log file (syslog) and no snapshot."""
+    from tests.servicecheck import echo
+
+    install_stand_ins(root)
+    rpms = {v: build_rpm(tmp_path / v, apps[v], v, "--init", "sysv") for v in ("1.0", "1.1")}
+    rpm(root, "-i", root.copy_in(rpms["1.0"]))
+    script = f"/etc/rc.d/init.d/{PKG}"
+    root.run(script, "start")
+    assert echo(8007) == b"hello tap2pkg\n"
+    root.sh("mkdir -p /root/victim-dir && echo precious > /root/victim-dir/keep && "
+            "echo secret > /etc/tap2pkg-victim && chmod 0600 /etc/tap2pkg-victim")
+    state = f"/var/lib/{PKG}"
+    names = ["twistd.log", "twistd.pid", f"{PKG}.pid", f"{PKG}.log", "echo-shutdown.tap",
+             "echo-shutdown.tas"]
+    links = " ".join(f"ln -sfn /etc/tap2pkg-victim {state}/{name};" for name in names)
+    root.run("runuser", "-u", PKG, "--", "/bin/sh", "-c",
+             f"{links} ln -sfn /root/victim-dir {state}/subdir")
+    denied = root.run("runuser", "-u", PKG, "--", "/bin/sh", "-c",
+                      f"ln -s /etc/tap2pkg-victim /run/{PKG}/x", check=False)
+    assert denied.returncode != 0
+    run_dir = root.file(f"/run/{PKG}").stat()
+    assert (run_dir.st_uid, run_dir.st_mode & 0o777) == (0, 0o755)
+
+    def victims() -> list[tuple[bytes, int, int]]:
+        found = []
+        for path in ("/etc/tap2pkg-victim", "/root/victim-dir/keep"):
+            info = root.file(path).stat()
+            found.append((root.file(path).read_bytes(), info.st_mode, info.st_uid))
+        return found
+
+    before = victims()
+    root.run(script, "restart")
+    assert echo(8007) == b"hello tap2pkg\n"
+    root.run(script, "stop")
+    root.run(script, "start")
+    rpm(root, "-U", root.copy_in(rpms["1.1"]))
+    root.run(script, "condrestart")
+    assert echo(8007) == b"hello tap2pkg\n"
+    root.run(script, "stop")
+    assert victims() == before
+    assert not root.file(f"/var/log/{PKG}").exists()
+    rpm(root, "-e", PKG)
+    assert victims() == before
