@@ -151,7 +151,10 @@ def remove_tree(path: Path) -> None:
 
 # ---------------------------------------------------------------- a booted container
 
-CGROUP_ROOTS = [Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified")]
+# The hybrid layout measured here (name=systemd v1 plus cgroup2 under unified/); on a pure
+# cgroup2 host (Debian 12's default when systemd boots it) the tree is /sys/fs/cgroup itself.
+CGROUP_ROOTS = ([Path("/sys/fs/cgroup")] if Path("/sys/fs/cgroup/cgroup.controllers").exists()
+                else [Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified")])
 
 
 class Container:
