@@ -270,8 +270,10 @@ class Container:
         self._remove_cgroups()
 
     def reboot(self) -> None:
+        started = time.monotonic()
         self.shutdown()
         self.boot()
+        TIMINGS[f"reboot {self.name}"] = time.monotonic() - started
 
     # -- inside the container
     def run(self, *argv: str, check: bool = True, timeout: float = 300

@@ -12,7 +12,9 @@ the app file under a kept old defaults file, a broken app that must end `failed`
 One container per release is booted and reused by every test of that release (the apps use
 different packages and ports, and every test leaves its package as it found it or purged);
 the tests of one app run in file order.  Needs root, debootstrap, systemd-nspawn and nsenter.
-Run just these with: pytest tests/test_lifecycle_systemd.py
+Run just these with: pytest tests/test_lifecycle_systemd.py (one release: -k debian-13).
+The unit is also checked offline, without root (systemd-analyze verify and security on the
+host's systemd).
 """
 
 from __future__ import annotations
