@@ -374,8 +374,10 @@ def test_kill_9_is_restarted(env: Env, kind: str) -> None:
     before = main_pid(env.c, app.pkg)
     env.c.run("kill", "-9", str(before))
     wait_for("a new main process", lambda: main_pid(env.c, app.pkg) not in (before, 0))
-    assert echo(env.c, app.port, wait=30) == "hello tap2pkg\n"
-    assert prop(env.c, f"{app.pkg}.service", "ActiveState") == "active"
+    # "activating" until the readiness check (ExecStartPost) has seen the port.
+    wait_for("active again",
+             lambda: prop(env.c, f"{app.pkg}.service", "ActiveState") == "active")
+    assert echo(env.c, app.port) == "hello tap2pkg\n"
 
 
 def _admin_edit(c: Container, pkg: str) -> None:
