@@ -10,7 +10,9 @@ DEBS=(
     gnupg                                 # --sign
     dput reprepro                         # tests: the upload set is accepted
     python3-twisted                       # twistd3: --check, fixtures, end-to-end tests
-    debootstrap                           # the lifecycle tests' Debian root
+    debootstrap                           # the lifecycle tests' Debian roots
+    systemd-container util-linux          # systemd-nspawn, nsenter: roots booted under systemd
+    debian-archive-keyring                # trixie's keys, for the Debian 13 root
     dh-python binutils                    # dh-python's name mapping; strip for --bundle
     python3-venv python3-pip ca-certificates
 )
