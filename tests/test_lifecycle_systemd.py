@@ -267,7 +267,6 @@ def test_installed_unit_passes_systemd_analyze_verify(env: Env, kind: str) -> No
     assert proc.stderr.strip() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="Documentation=man:twistd(1): Debian's page is twistd3")
 @pytest.mark.lifecycle
 @pytest.mark.slow
 def test_documentation_names_an_installed_man_page(env: Env) -> None:

@@ -1,9 +1,9 @@
 """The spec under Debian 13's rpm 4.20 and rpmlint 2.7, for real, in a Debian 13 root.
 
-Set TAP2PKG_DEBIAN13_ROOT to an unpacked Debian 13 root that has rpm and rpmlint (for
-example the trixie root the lifecycle tests cache in ~/.cache/tap2pkg, unpacked); the
-test runs rpmbuild, rpmlint and rpm -i in it with chroot, as root.  Without it the test
-is skipped: this host's rpm is 4.18.
+The root is a fresh copy of the trixie root the systemd suites cache (tests/nspawn.py),
+or TAP2PKG_DEBIAN13_ROOT when set (an unpacked Debian 13 root with rpm and rpmlint); the
+tests run rpmbuild, rpmlint and rpm -i in it with chroot, as root (this host's rpm is
+4.18).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import UsageError
 from tap2pkg.model import AppInfo, AppKind
 from tap2pkg.spec import Options, resolve
-from tests.conftest import EPOCH, FIXTURES, MAINTAINER
+from tests.conftest import EPOCH, FIXTURES, MAINTAINER, require_tool
 from tests.rpm_helpers import tap2rpm
 from tests.test_spec_injection import (
     NAMES,
@@ -35,19 +35,29 @@ from tests.test_spec_injection import (
     payloads,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.lifecycle]
 WORK = "/root/tap2pkg-rpm-test"
 
 
-def debian13_root() -> Path:
-    value = os.environ.get("TAP2PKG_DEBIAN13_ROOT")
-    if not value:
-        pytest.skip("set TAP2PKG_DEBIAN13_ROOT to an unpacked Debian 13 root with rpm")
+@pytest.fixture(scope="module")
+def debian13_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """TAP2PKG_DEBIAN13_ROOT when set, else a fresh copy of the cached trixie root that the
+    systemd suites use (tests/nspawn.py; built on first use, about three minutes)."""
     if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("needs root for chroot (CI runs as root)")
         pytest.skip("needs root for chroot")
-    root = Path(value)
-    assert (root / "usr/bin/rpmbuild").exists() and (root / "usr/bin/rpmlint").exists()
-    return root
+    value = os.environ.get("TAP2PKG_DEBIAN13_ROOT")
+    if value:
+        root = Path(value)
+        assert (root / "usr/bin/rpmbuild").exists() and (root / "usr/bin/rpmlint").exists()
+        yield root
+        return
+    require_tool("debootstrap")
+    from tests.nspawn import trixie_root
+
+    with trixie_root(tmp_path_factory.mktemp("rpm-debian13")) as tools:
+        yield tools.path
 
 
 def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -73,8 +83,9 @@ def mounted(root: Path) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("target", ["fedora", "opensuse-tumbleweed"])  # both rpm 4.20
-def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Path) -> None:
-    root = debian13_root()
+def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Path,
+                                                       debian13_root: Path) -> None:
+    root = debian13_root
     out = tmp_path / "out"
     assert tap2rpm(["-t", str(FIXTURES / "echo.tac"), "-o", str(out), "-q", "-m", MAINTAINER,
                     "--init", "systemd,sysv", "--target", target]) == 0
@@ -115,12 +126,12 @@ def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Pat
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_no_name_is_acted_on_by_rpm_4_20() -> None:
+def test_no_name_is_acted_on_by_rpm_4_20(debian13_root: Path) -> None:
     """issue 10 item 1 under rpm 4.20: every section and directive name, mixed case, at
     the start of a description line, after blanks, pre-escaped, inside a line and where
     folding would break, and in the summary and maintainer: refused with one line, or
     read as text by Debian 13's rpmspec."""
-    root = debian13_root()
+    root = debian13_root
     app = AppInfo(kind=AppKind.PYTHON, filename="echo.tac", content=b"application = None\n")
     work = root / WORK.lstrip("/")
     shutil.rmtree(work, ignore_errors=True)
