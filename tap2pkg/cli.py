@@ -794,13 +794,13 @@ def _main(command: click.Command, prog: str, argv: Sequence[str] | None = None) 
         return 130
     except (click.ClickException, click.exceptions.Abort, Tap2pkgError, OSError,
             MemoryError) as exc:
-        from tap2pkg.errors import BuildError  # noqa: PLC0415
+        from tap2pkg.errors import BuildError, CheckError  # noqa: PLC0415
         from tap2pkg.validate import printable  # noqa: PLC0415
 
         message, code = _failure(exc)
         # File names and values in messages come from elsewhere: no terminal escapes, and
-        # one line, except a failed tool's output tail.
-        keep = "\\\n" if isinstance(exc, BuildError) else "\\"
+        # one line, except a failed tool's or twistd's output tail.
+        keep = "\\\n" if isinstance(exc, BuildError | CheckError) else "\\"
         shown = printable(message, keep)
         click.echo(f"{prog}: {shown}", err=True)
         if as_json:  # --json: the error as a JSON object on stdout too

@@ -31,6 +31,11 @@ class AppFileError(Tap2pkgError):
     exit_code = 2
 
 
+class CheckError(AppFileError):
+    """--check: twistd's own loader failed on the file; the message ends with the tail of
+    its traceback, shown line by line (exit code 2)."""
+
+
 class BuildError(Tap2pkgError):
     """An external tool failed, or an output could not be written (exit code 1)."""
 

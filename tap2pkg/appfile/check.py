@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tap2pkg.errors import AppFileError
+from tap2pkg.errors import AppFileError, CheckError
 from tap2pkg.model import AppKind
 
 TAIL_LINES = 15
@@ -135,4 +135,4 @@ def _load(argv: list[str], cwd: Path, path: Path, timeout: float) -> None:
     tail = "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
     if not tail:
         tail = f"(no output; exit status {process.returncode})"
-    raise AppFileError(f"{path.name}: twistd could not load it:\n{tail}")
+    raise CheckError(f"{path.name}: twistd could not load it:\n{tail}")
