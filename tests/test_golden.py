@@ -38,17 +38,26 @@ RPM_GOLDEN = [("fedora", fixture) for fixture in sorted(RPM_CASES)] + [
 ]
 
 
-def _options(path: Path, extra: list[str]) -> Options:
+# Every fixture for Debian 12; the two that cover a unit with an init script and a unit
+# alone for each other Debian-family target.
+DEB_TARGETS = ("debian-13", "ubuntu-22.04", "ubuntu-24.04")
+DEB_GOLDEN = [("debian-12", fixture) for fixture in sorted(CASES)] + [
+    (target, fixture) for target in DEB_TARGETS for fixture in ("echo.tac", "privileged.tac")
+]
+
+
+def _options(path: Path, extra: list[str], target: str) -> Options:
     init = extra[1] if extra else None
-    return Options(tapfile=path, maintainer=MAINTAINER, init=init)
+    return Options(tapfile=path, maintainer=MAINTAINER, init=init, target=target)
 
 
-@pytest.mark.parametrize("fixture", sorted(CASES))
-def test_deb_source_tree_matches_golden(fixture: str, update_golden: bool) -> None:
+@pytest.mark.parametrize(("target", "fixture"), DEB_GOLDEN)
+def test_deb_source_tree_matches_golden(target: str, fixture: str, update_golden: bool
+                                        ) -> None:
     path = FIXTURES / fixture
-    spec = resolve(_options(path, CASES[fixture]), load(path), debian.CONVENTIONS)
+    spec = resolve(_options(path, CASES[fixture], target), load(path), debian.CONVENTIONS)
     tree = render_source(spec)
-    assert_tree_matches_golden(tree, GOLDEN / "deb" / fixture, update_golden)
+    assert_tree_matches_golden(tree, GOLDEN / "deb" / target / fixture, update_golden)
 
 
 @pytest.mark.parametrize(("target", "fixture"), RPM_GOLDEN)
