@@ -44,23 +44,18 @@ def rfc2822_date(timestamp: int) -> str:
 
 
 def changelog(spec: PackageSpec) -> str:
-    from debian.changelog import Changelog  # noqa: PLC0415 - lazy: heavy import
-
-    log = Changelog()
-    log.new_block(
-        package=spec.name,
-        version=spec.version,
-        # Debian's archive takes "unstable"; Launchpad only a series name (dput refuses
-        # "unstable" for a PPA).
-        distributions=spec.target.codename if spec.target.distro == "ubuntu" else "unstable",
-        urgency="medium",
-        author=spec.maintainer,
-        date=rfc2822_date(spec.timestamp),
+    """debian/changelog: one entry, in the layout dch and python-debian write (written
+    directly: importing debian.changelog costs more than the whole rest of a build)."""
+    # Debian's archive takes "unstable"; Launchpad only a series name (dput refuses
+    # "unstable" for a PPA).
+    distribution = spec.target.codename if spec.target.distro == "ubuntu" else "unstable"
+    return (
+        f"{spec.name} ({spec.version}) {distribution}; urgency=medium\n"
+        "\n"
+        f"  * Created by {spec.tool} from {spec.app_filename}.\n"
+        "\n"
+        f" -- {spec.maintainer}  {rfc2822_date(spec.timestamp)}\n"
     )
-    log.add_change("")
-    log.add_change(f"  * Created by {spec.tool} from {spec.app_filename}.")
-    log.add_change("")
-    return str(log)
 
 
 def license_text(spec: PackageSpec) -> tuple[str, list[str]]:
