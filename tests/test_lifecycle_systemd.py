@@ -272,7 +272,7 @@ def test_installed_unit_passes_systemd_analyze_verify(env: Env, kind: str) -> No
 def test_documentation_names_an_installed_man_page(env: Env) -> None:
     """`systemctl help <pkg>` opens the pages the unit's Documentation= names."""
     app = ensure_installed(env, "tac")
-    docs = prop(env.c, f"{app.pkg}.service", "Documentation").split()
+    docs = [d.strip("\"") for d in prop(env.c, f"{app.pkg}.service", "Documentation").split()]
     pages = [re.fullmatch(r"man:([^()]+)\((\d)\)", d) for d in docs]
     assert docs and all(pages), docs
     for page in pages:
