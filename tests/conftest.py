@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{seconds:7.1f}s  {nodeid}")
     total = sum(seconds for _n, seconds in _LIFECYCLE_TIMES)
     terminalreporter.write_line(f"{total:7.1f}s  total (the cached Debian root excluded)")
+
+
+@contextmanager
+def gnupg_home(tmp_path_factory: pytest.TempPathFactory, key: str) -> Iterator[Path]:
+    """A throwaway GNUPGHOME holding one signing key for `key` (no passphrase), set in the
+    environment while in use; its gpg-agent is stopped afterwards."""
+    require_tool("gpg")
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "",
+                    "--quick-gen-key", key, "rsa2048", "sign", "never"],
+                   check=True, capture_output=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GNUPGHOME", str(home))
+        yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
+                   capture_output=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tap2pkg.cli import tap2deb_main, tap2rpm_main
-from tests.conftest import FIXTURES, MAINTAINER, require_tool
+from tests.conftest import FIXTURES, MAINTAINER, gnupg_home, require_tool
 
 pytestmark = pytest.mark.slow
 KEY = "tap2pkg test <signing@tap2pkg.invalid>"
@@ -20,17 +20,8 @@ KEY = "tap2pkg test <signing@tap2pkg.invalid>"
 
 @pytest.fixture(scope="module")
 def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    require_tool("gpg")
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "",
-                    "--quick-gen-key", KEY, "rsa2048", "sign", "never"],
-                   check=True, capture_output=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GNUPGHOME", str(home))
+    with gnupg_home(tmp_path_factory, KEY) as home:
         yield home
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
-                   capture_output=True)
 
 
 def test_signed_dsc_verifies(gnupghome: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from debian.deb822 import BuildInfo, Changes, Dsc
 
 from tap2pkg.cli import tap2deb_main
 from tap2pkg.tree import MANIFEST
-from tests.conftest import EPOCH, FIXTURES, MAINTAINER, require_tool
+from tests.conftest import EPOCH, FIXTURES, MAINTAINER, gnupg_home, require_tool
 
 pytestmark = pytest.mark.slow
 PKG = "twisted-echo"
@@ -163,17 +163,8 @@ def test_dpkg_source_build_leaves_the_manifest_out(fixture: str,
 
 @pytest.fixture(scope="module")
 def gnupghome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    require_tool("gpg")
-    home = tmp_path_factory.mktemp("gnupg")
-    home.chmod(0o700)
-    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "",
-                    "--quick-gen-key", KEY, "rsa2048", "sign", "never"],
-                   check=True, capture_output=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GNUPGHOME", str(home))
+    with gnupg_home(tmp_path_factory, KEY) as home:
         yield home
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
-                   capture_output=True)
 
 
 def test_signed_upload_verifies(gnupghome: Path, tmp_path: Path) -> None:
