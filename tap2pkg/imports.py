@@ -72,8 +72,10 @@ def _package_name(dependency: str) -> str:
 
 
 def missing_modules(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
-                    mapping: DistMapping) -> list[str]:
-    """Top-level modules imported but provided by nothing the package will have."""
+                    mapping: DistMapping | None = None) -> list[str]:
+    """Top-level modules imported but provided by nothing the package will have.  dh-python's
+    mapping is read only for a module that the standard library, Twisted and the payload do
+    not provide (an app made of Twisted alone never pays for it)."""
     provided = set(stdlib_modules()) | set(TWISTED_MODULES) | {"__future__"}
     if payload is not None:
         provided |= set(payload.modules)
@@ -83,6 +85,8 @@ def missing_modules(imports: Iterable[str], payload: Payload | None, depends: It
         top = module.split(".", 1)[0]
         if not top or top in provided or top in missing:
             continue
+        if mapping is None:
+            mapping = dist_mapping()
         debian = mapping.debian_package(top)
         if debian is not None and debian in depended:
             continue
@@ -97,9 +101,9 @@ def missing_modules(imports: Iterable[str], payload: Payload | None, depends: It
 def warnings(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
              *, appdir: Path, family: str, mapping: DistMapping | None = None) -> list[str]:
     """One warning per missing module, with the fix."""
-    mapping = dist_mapping() if mapping is None else mapping
     found = []
     for module in missing_modules(imports, payload, depends, mapping):
+        mapping = dist_mapping() if mapping is None else mapping
         found.append(f"the application imports {module!r}, which the package would not "
                      f"provide: {_fix(module, appdir, family, mapping)}")
     return found

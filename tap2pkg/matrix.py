@@ -158,6 +158,9 @@ def warm(formats: set[str]) -> None:
 
     if "deb" in formats:
         import tap2pkg.backends.debian.build  # noqa: PLC0415
+        from tap2pkg.backends.debian.changes import dpkg_deb_version  # noqa: PLC0415
+
+        dpkg_deb_version()  # asked once here, not once per worker
     if "rpm" in formats:
         import tap2pkg.backends.rpm.build  # noqa: F401, PLC0415
     env = environment()

@@ -57,15 +57,31 @@ class SourceTree(Mapping[str, TreeFile]):
         return {path: self._files[path].sha256 for path in self}
 
     def write(self, dest: Path, *, with_manifest: bool = True) -> None:
-        """Write every file under dest (which should be new and empty)."""
+        """Write every file under dest (which should be new and empty).  Each directory is
+        made once and each file created exclusively (never through a link planted there),
+        with its mode set on the open descriptor: no path is looked up twice."""
+        dest.mkdir(parents=True, exist_ok=True)
+        made: set[str] = set()
         for path in self:
             item = self._files[path]
-            target = dest / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(item.data)
-            os.chmod(target, item.mode)
+            parent = path.rpartition("/")[0]
+            if parent and parent not in made:
+                (dest / parent).mkdir(parents=True, exist_ok=True)
+                made.update(parent[:i] for i, c in enumerate(parent + "/") if c == "/")
+            _write_new(dest / path, item.data, item.mode)
         if with_manifest:
-            (dest / MANIFEST).write_text(
-                json.dumps(self.manifest(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
-            )
+            manifest = json.dumps(self.manifest(), indent=1, sort_keys=True) + "\n"
+            _write_new(dest / MANIFEST, manifest.encode("utf-8"), 0o644)
 
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _write_new(target: Path, data: bytes, mode: int) -> None:
+    fd = os.open(target, _NEW_FILE, 0o600)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as stream:
+            stream.write(data)
+        os.fchmod(fd, mode)  # exactly mode, whatever the umask
+    finally:
+        os.close(fd)

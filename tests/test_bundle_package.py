@@ -89,6 +89,9 @@ def test_bundle_deb_holds_the_tree_for_the_targets_python(deb: Path) -> None:
     assert "python3 (>= 3.11), python3 (<< 3.12)" in depends
     assert "libc6 (>= 2." in depends
     assert "python3-twisted" not in depends  # the bundle carries its own Twisted
+    members = subprocess.run(["ar", "t", str(deb)], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert "data.tar.xz" in members  # megabytes of files: xz, dpkg's default
     files = data_members(deb)
     for path in (f"{LIB}/twistd", f"{LIB}/bundle/romanserve/protocol.py",
                  f"{LIB}/bundle/romanserve/banner.txt", f"{LIB}/bundle/roman_numerals/__init__.py",

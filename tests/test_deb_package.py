@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from debian.debfile import DebFile
 
+from tap2pkg.backends.debian.binary import compression
 from tap2pkg.cli import tap2deb_main
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER, require_tool
 from tests.maintscripts import SEQUENCES, run_sequence
@@ -241,6 +242,17 @@ def test_two_builds_give_the_same_bytes(built: Built, tmp_path: Path) -> None:
     again = _build(tmp_path)
     for name in (f"{PKG}_1.0_all.deb", f"{PKG}_1.0.dsc", f"{PKG}_1.0.tar.xz"):
         assert (again.out / name).read_bytes() == (built.out / name).read_bytes(), name
+
+
+def test_small_package_is_gzip_large_one_xz(built: Built) -> None:
+    """A small package's data and control are gzip -9 (xz would save a few hundred bytes
+    for twice dpkg-deb's time); the compressor switches to xz, dpkg's default, past 1 MiB
+    of files (a bundle: tests/test_bundle_package.py builds one)."""
+    members = subprocess.run(["ar", "t", str(built.deb)], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert members == ["debian-binary", "control.tar.gz", "data.tar.gz"]
+    assert compression(1 << 20) == ["-Zgzip", "-z9"]
+    assert compression((1 << 20) + 1) == ["-Zxz"]
 
 
 def test_systemd_only_package_has_no_init_script(tmp_path: Path) -> None:

@@ -26,6 +26,24 @@ def test_unedited_tree_is_regenerated_silently(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".tap2pkg-work-*"))
 
 
+def test_identical_tree_is_left_in_place(tmp_path: Path) -> None:
+    """A rebuild that would write the very same tree (files, contents, modes) leaves the
+    one there untouched; a mode changed by hand is put back (the tree is rewritten)."""
+    require_tool("dpkg-deb", "dpkg-source")
+    assert _build(tmp_path) == 0
+    tree = tmp_path / "twisted-echo-1.0"
+    control = tree / "debian" / "control"
+    before = {p: p.stat().st_ino for p in tree.rglob("*")}
+    assert _build(tmp_path) == 0
+    assert {p: p.stat().st_ino for p in tree.rglob("*")} == before
+    control.chmod(0o600)
+    assert _build(tmp_path) == 0
+    assert control.stat().st_mode & 0o777 == 0o644
+    assert control.stat().st_ino != before[control]
+    assert not list(tmp_path.glob("*.bak-*"))
+    assert not list(tmp_path.glob(".tap2pkg-work-*"))
+
+
 def test_edited_tree_is_refused_then_backed_up_with_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

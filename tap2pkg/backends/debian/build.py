@@ -37,14 +37,12 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
     tree = render_source(spec)
     tree_name = f"{spec.name}-{upstream_version(spec.version)}"
     dest = outdir / tree_name
-    keep_old = output.check_tree(dest, force=force)
+    state = output.check_tree(dest, force=force, wanted=tree)
     with output.workspace(outdir) as work:
-        tree.write(work / tree_name)
+        if state != "same":  # an identical tree of ours stays where it is
+            tree.write(work / tree_name)
         dsc, tarballs = write_source_package(spec, tree, tree_name, work)
-        deb_dir = work / "deb"
-        deb_dir.mkdir()
-        deb = build_deb(spec, tree, deb_dir, verbose=verbose)
-        deb = output.publish_file(deb, work / deb.name)
+        deb = build_deb(spec, tree, work, verbose=verbose)
         # As debsign does: each file is signed before the next one lists its checksum.
         if sign is not None:
             clearsign(dsc, sign, verbose=verbose)
@@ -58,7 +56,10 @@ def build(spec: PackageSpec, outdir: Path, *, force: bool = False, verbose: bool
         # watching the directory sees it only when all it lists is there).
         files = [dsc, *tarballs, deb, buildinfo]
         published = [output.publish_file(f, outdir / f.name) for f in files]
-        backup = output.publish_tree(work / tree_name, dest, keep_old=keep_old, trash=work)
+        backup = None
+        if state != "same":
+            backup = output.publish_tree(work / tree_name, dest, keep_old=state == "keep",
+                                         trash=work)
         return DebianArtifacts(
             source_dir=dest,
             dsc=published[0],

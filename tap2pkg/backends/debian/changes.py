@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 from tap2pkg.backends.debian.dsc import Checksummed, file_version
@@ -70,6 +71,7 @@ def _changelog_entry(tree: SourceTree) -> tuple[dict[str, str], list[str], str]:
 _DPKG_DEB_VERSION = re.compile(r"version (?P<version>\S+) \((?P<arch>[a-z0-9-]+)\)")
 
 
+@cache  # once per process: a matrix run asks for every .deb it builds
 def dpkg_deb_version(*, verbose: bool = False) -> tuple[str, str]:
     """The version of dpkg-deb (which archived the .deb) and its architecture, which is
     dpkg's native one (what dpkg --print-architecture says): one quick call, where
