@@ -97,7 +97,10 @@ def private_topdir(parent: Path) -> Iterator[tuple[Path, Path]]:
 def run_rpmbuild(spec: PackageSpec, tree: SourceTree, into: Path, *, verbose: bool
                  ) -> tuple[Path, list[Path]]:
     """Build the .src.rpm and the .rpm files; move them into the directory into."""
-    with private_topdir(into.parent) as (topdir, seen):
+    # rpmbuild makes a few hundred files and directories (BUILD, BUILDROOT, the payload):
+    # in memory for a small package (output.staging), about 12% of rpmbuild's time.
+    size = sum(len(tree[path].data) for path in tree)
+    with output.staging(size, into.parent) as stage, private_topdir(stage) as (topdir, seen):
         tree.write(topdir, with_manifest=False)
         (topdir / "scratch").mkdir()
         for path in tree:
