@@ -567,7 +567,7 @@ def build(ctx: click.Context, /, *, config_file: Path | None, output_dir: Path, 
     try:
         path = config.find(Path.cwd(), config_file)
         plan = config.plan(config.load(path, keys), keys, overrides, output_dir)
-        _parse_jobs(plan)
+        parsed = _parse_jobs(plan)
     except config.ConfigError as exc:
         for line in exc.problems:
             click.echo(f"tap2pkg: error: {line}", err=True)
@@ -576,24 +576,27 @@ def build(ctx: click.Context, /, *, config_file: Path | None, output_dir: Path, 
         _show_plan(plan, as_json)
         return
     workers = jobs or len(os.sched_getaffinity(0)) or 1
-    code = _run_plan(plan, workers, output_dir, path, as_json=as_json, quiet=quiet)
+    code = _run_plan(plan, workers, output_dir, path, parsed, as_json=as_json, quiet=quiet)
     if code:
         raise click.exceptions.Exit(code)
 
 
-def _parse_jobs(plan: list[Job]) -> None:
+def _parse_jobs(plan: list[Job]) -> dict[int, dict[str, Any]]:
     """Let each command parse its job's arguments now, so that an option value click
-    refuses is reported with the others before anything is built."""
+    refuses is reported with the others before anything is built.  Returns each job's
+    parameters (by job number), which the jobs then use as they are."""
     from tap2pkg.config import ConfigError  # noqa: PLC0415
 
     problems = []
+    parsed: dict[int, dict[str, Any]] = {}
     for job in plan:
         try:
-            COMMANDS[job.fmt].make_context(job.tool, list(job.args))
+            parsed[job.number] = COMMANDS[job.fmt].make_context(job.tool, list(job.args)).params
         except click.ClickException as exc:
             problems.append(f"{job.app}: {job.tool}: {exc.format_message()}")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
+    return parsed
 
 
 def _show_plan(plan: list[Job], as_json: bool) -> None:
@@ -608,8 +611,8 @@ def _show_plan(plan: list[Job], as_json: bool) -> None:
                    f"    {job.command_line()}")
 
 
-def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path, *, as_json: bool,
-              quiet: bool) -> int:
+def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path,
+              parsed: dict[int, dict[str, Any]], *, as_json: bool, quiet: bool) -> int:
     """Run the plan, showing a line per finished job; returns the exit code."""
     import os  # noqa: PLC0415
     import time  # noqa: PLC0415
@@ -643,7 +646,7 @@ def _run_plan(plan: list[Job], workers: int, output_dir: Path, path: Path, *, as
     if live:
         click.echo(f"building: 0/{len(plan)} done, -j {workers}", nl=False, file=stream)
     start = time.perf_counter()
-    reports = matrix.run(plan, workers, output_dir, done)
+    reports = matrix.run(plan, workers, output_dir, done, parsed)
     seconds = time.perf_counter() - start
     memory = matrix.peak_memory_kib()
     failed = [r for r in reports if not r.ok]

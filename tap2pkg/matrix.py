@@ -117,15 +117,17 @@ def package_lock(root: Path, job: Job, spec: PackageSpec) -> Iterator[None]:
         os.close(fd)
 
 
-def run_job(job: Job, root: Path) -> JobReport:
-    """Build one job; every failure becomes part of its report, never an exception."""
+def run_job(job: Job, root: Path, params: dict[str, Any] | None = None) -> JobReport:
+    """Build one job (params: its arguments as its command parsed them, if done already);
+    every failure becomes part of its report, never an exception."""
     from tap2pkg.cli import COMMANDS, LintError, package_job  # noqa: PLC0415 - see cli
 
     start = time.perf_counter()
     report = JobReport(job)
     try:
-        ctx = COMMANDS[job.fmt].make_context(job.tool, list(job.args))
-        result = package_job(job.fmt, ctx.params, report.warnings.append,
+        if params is None:
+            params = COMMANDS[job.fmt].make_context(job.tool, list(job.args)).params
+        result = package_job(job.fmt, params, report.warnings.append,
                              guard=lambda spec: package_lock(root, job, spec))
     except LintError as exc:
         report.exit_code, report.error, report.lint = exc.exit_code, str(exc), "failed"
@@ -193,13 +195,16 @@ def _duplicates(reports: list[JobReport]) -> None:
 
 
 def run(jobs: list[Job], workers: int, root: Path,
-        done: Callable[[JobReport], None] | None = None) -> list[JobReport]:
+        done: Callable[[JobReport], None] | None = None,
+        params: dict[int, dict[str, Any]] | None = None) -> list[JobReport]:
     """Run every job (workers at a time); done is called in this process as each ends.
+    params: each job's parsed arguments, by job number (else each job parses its own).
     The reports come back in plan order."""
+    given = params or {}
     reports: list[JobReport] = []
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            reports.append(run_job(job, root))
+            reports.append(run_job(job, root, given.get(job.number)))
             if done is not None:
                 done(reports[-1])
     else:
@@ -208,7 +213,7 @@ def run(jobs: list[Job], workers: int, root: Path,
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
                                  mp_context=context) as pool:
             futures: dict[Future[JobReport], Job] = {
-                pool.submit(run_job, job, root): job for job in jobs
+                pool.submit(run_job, job, root, given.get(job.number)): job for job in jobs
             }
             for future in as_completed(futures):
                 try:
