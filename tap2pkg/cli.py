@@ -331,13 +331,16 @@ def _missing(fmt: str, tapfile: Path, app: AppInfo, payload: Payload | None,
     """Warnings for the modules the application imports that the package lacks."""
     from tap2pkg import imports  # noqa: PLC0415
     from tap2pkg.model import AppKind  # noqa: PLC0415
+    from tap2pkg.spec import resolve_target  # noqa: PLC0415
 
     found = app.imports
     if not found and app.kind is AppKind.PYTHON:
         found = imports.python_imports(app.content)
     depends = [part.strip() for item in params["depends"] for part in item.split(",")]
+    # The application runs on the target's Python (a bundle's, when --python chose it).
+    python = params["bundle_python"] or resolve_target(params["target"], fmt).python
     return imports.warnings(found, payload, depends, appdir=tapfile.resolve().parent,
-                            family=fmt)
+                            family=fmt, python=python)
 
 
 def _check(tapfile: Path, app: AppInfo, spec: PackageSpec) -> None:

@@ -60,11 +60,61 @@ def dist_mapping(path: Path = DH_PYTHON_MAPPING) -> DistMapping:
     return DistMapping(by_dist, frozenset(by_dist.values()))
 
 
-def stdlib_modules() -> frozenset[str]:
-    """The standard library's top-level names.  These are the build host's Python's
-    (3.11 here); a target whose Python differs may lack a few (the removed 'dead
-    batteries' of 3.13): --check on a host like the target tells."""
-    return frozenset(sys.stdlib_module_names)
+# Top-level standard library modules by the CPython version that removed or added them,
+# from the "Removed" and "New Modules" sections of What's New in Python 3.7 ... 3.14
+# (3.12: PEP 632 distutils, asynchat/asyncore/smtpd, imp; 3.13: PEP 594's dead batteries
+# and lib2to3).  The build host's Python names its own standard library
+# (sys.stdlib_module_names); these tables turn it into the target's.
+REMOVED_IN = {
+    (3, 12): frozenset({"asynchat", "asyncore", "distutils", "imp", "smtpd"}),
+    (3, 13): frozenset({"aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr",
+                        "lib2to3", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev",
+                        "pipes", "sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib"}),
+}
+ADDED_IN = {
+    (3, 7): frozenset({"contextvars", "dataclasses"}),
+    (3, 9): frozenset({"graphlib", "zoneinfo"}),
+    (3, 11): frozenset({"tomllib"}),
+    (3, 14): frozenset({"annotationlib", "compression"}),
+}
+
+
+def _version(python: str) -> tuple[int, int]:
+    major, _, minor = python.partition(".")
+    return int(major), int(minor)
+
+
+@cache
+def stdlib_modules(python: str | None = None) -> frozenset[str]:
+    """The top-level names of the standard library of CPython `python` ("3.13"; None: the
+    build host's own)."""
+    names = set(sys.stdlib_module_names)
+    if python is None:
+        return frozenset(names)
+    target, host = _version(python), sys.version_info[:2]
+    for version, removed in REMOVED_IN.items():
+        if target >= version:
+            names -= removed
+        elif host >= version:
+            names |= removed  # the host lost it; the older target still has it
+    for version, added in ADDED_IN.items():
+        if target >= version:
+            names |= added
+        else:
+            names -= added
+    return frozenset(names)
+
+
+def _stdlib_change(module: str, python: str) -> str | None:
+    """Why the standard library of the target's Python lacks a module the host's has."""
+    target = _version(python)
+    for version, removed in REMOVED_IN.items():
+        if module in removed and target >= version:
+            return f"was removed from the standard library in Python {version[0]}.{version[1]}"
+    for version, added in ADDED_IN.items():
+        if module in added and target < version:
+            return f"joined the standard library only in Python {version[0]}.{version[1]}"
+    return None
 
 
 def _package_name(dependency: str) -> str:
@@ -72,11 +122,12 @@ def _package_name(dependency: str) -> str:
 
 
 def missing_modules(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
-                    mapping: DistMapping | None = None) -> list[str]:
+                    mapping: DistMapping | None = None, python: str | None = None
+                    ) -> list[str]:
     """Top-level modules imported but provided by nothing the package will have.  dh-python's
     mapping is read only for a module that the standard library, Twisted and the payload do
     not provide (an app made of Twisted alone never pays for it)."""
-    provided = set(stdlib_modules()) | set(TWISTED_MODULES) | {"__future__"}
+    provided = set(stdlib_modules(python)) | set(TWISTED_MODULES) | {"__future__"}
     if payload is not None:
         provided |= set(payload.modules)
     depended = {_package_name(d) for d in depends}
@@ -99,10 +150,18 @@ def missing_modules(imports: Iterable[str], payload: Payload | None, depends: It
 
 
 def warnings(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
-             *, appdir: Path, family: str, mapping: DistMapping | None = None) -> list[str]:
-    """One warning per missing module, with the fix."""
+             *, appdir: Path, family: str, mapping: DistMapping | None = None,
+             python: str | None = None) -> list[str]:
+    """One warning per missing module, with the fix.  python: the target's CPython
+    version, whose standard library counts (None: the build host's)."""
     found = []
-    for module in missing_modules(imports, payload, depends, mapping):
+    for module in missing_modules(imports, payload, depends, mapping, python):
+        change = None if python is None else _stdlib_change(module, python)
+        if change is not None:
+            found.append(f"the application imports {module!r}, which {change}; the "
+                         f"target runs Python {python}: port the application, or --bundle "
+                         "a distribution that provides the module")
+            continue
         mapping = dist_mapping() if mapping is None else mapping
         found.append(f"the application imports {module!r}, which the package would not "
                      f"provide: {_fix(module, appdir, family, mapping)}")

@@ -60,6 +60,39 @@ def test_depends_include_and_bundle_silence_the_warnings(tmp_path: Path) -> None
                     mapping=MAPPING) == []
 
 
+def test_the_targets_python_decides_what_the_standard_library_holds(tmp_path: Path) -> None:
+    """A module the build host's Python 3.11 has but the target's lacks draws a warning
+    that says why; one the target has counts as provided."""
+    mods = ["telnetlib", "imp", "dataclasses", "tomllib", "os"]
+    assert warnings(mods, None, [], appdir=tmp_path, family="deb", python="3.11") == []
+    assert warnings(mods, None, [], appdir=tmp_path, family="deb", python="3.13") == [
+        "the application imports 'telnetlib', which was removed from the standard library "
+        "in Python 3.13; the target runs Python 3.13: port the application, or --bundle a "
+        "distribution that provides the module",
+        "the application imports 'imp', which was removed from the standard library in "
+        "Python 3.12; the target runs Python 3.13: port the application, or --bundle a "
+        "distribution that provides the module",
+    ]
+    old = warnings(mods, None, [], appdir=tmp_path, family="rpm", python="3.6")
+    assert [w.split(",")[0] for w in old] == [
+        "the application imports 'dataclasses'", "the application imports 'tomllib'"]
+    assert "joined the standard library only in Python 3.7" in old[0]
+
+
+def test_tap2deb_warns_for_the_targets_python(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--target debian-13 (Python 3.13): an app that imports telnetlib is told before it
+    is installed; for debian-12 (3.11) the same app draws no warning."""
+    require_tool("dpkg-deb")
+    app = tmp_path / "old.tac"
+    app.write_text(TAC.read_text() + "\nimport telnetlib\n")
+    for target, expected in (("debian-12", False), ("debian-13", True)):
+        assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(tmp_path / target),
+                             "--target", target]) == 0
+        err = capsys.readouterr().err
+        assert ("'telnetlib', which was removed" in err) is expected, err
+
+
 def test_dh_python_mapping_is_debians_own() -> None:
     mapping = dist_mapping()
     if not mapping.by_dist:
