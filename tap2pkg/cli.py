@@ -334,13 +334,30 @@ def _missing(fmt: str, tapfile: Path, app: AppInfo, payload: Payload | None,
     from tap2pkg.spec import resolve_target  # noqa: PLC0415
 
     found = app.imports
-    if not found and app.kind is AppKind.PYTHON:
-        found = imports.python_imports(app.content)
+    if app.kind is AppKind.PYTHON:
+        found = found or imports.python_imports(app.content)
+        optional = imports.optional_imports(app.content)  # try: ... except ImportError
+        found = tuple(m for m in found if m not in optional)
     depends = [part.strip() for item in params["depends"] for part in item.split(",")]
     # The application runs on the target's Python (a bundle's, when --python chose it).
     python = params["bundle_python"] or resolve_target(params["target"], fmt).python
-    return imports.warnings(found, payload, depends, appdir=tapfile.resolve().parent,
-                            family=fmt, python=python)
+    appdir = tapfile.resolve().parent
+    found_here = imports.warnings(found, payload, depends, appdir=appdir, family=fmt,
+                                  python=python)
+    # The --include'd code's own imports (a bundle's were resolved by pip): one warning per
+    # missing module, naming the first file that imports it.
+    included, notes = imports.included_imports(payload)
+    seen = set(imports.missing_modules(found, payload, depends, python=python))
+    by_file: dict[str, list[str]] = {}
+    for module, where in included.items():
+        top = module.split(".", 1)[0]
+        if top not in seen:
+            seen.add(top)
+            by_file.setdefault(where, []).append(top)
+    for where, modules in by_file.items():
+        found_here += imports.warnings(modules, payload, depends, appdir=appdir, family=fmt,
+                                       python=python, subject=f"{where} (--include)")
+    return found_here + notes
 
 
 def _check(tapfile: Path, app: AppInfo, spec: PackageSpec) -> None:

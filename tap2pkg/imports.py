@@ -16,8 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tap2pkg.payload import TWISTED_MODULES, Payload
+
+if TYPE_CHECKING:
+    import ast
 
 DH_PYTHON_MAPPING = Path("/usr/share/dh-python/dist/cpython3_fallback")
 MAX_MAPPING_BYTES = 4 * 1024 * 1024
@@ -149,21 +153,49 @@ def missing_modules(imports: Iterable[str], payload: Payload | None, depends: It
     return missing
 
 
+def included_imports(payload: Payload | None) -> tuple[dict[str, str], list[str]]:
+    """The absolute imports of the --include'd Python files: module -> the first file
+    (as installed under app/) that imports it; and a note when files were left unread
+    (over tap2pkg.limits' bounds)."""
+    from tap2pkg.limits import MAX_SCANNED_INCLUDE_BYTES, MAX_SOURCE_BYTES  # noqa: PLC0415
+
+    found: dict[str, str] = {}
+    skipped: list[str] = []
+    budget = MAX_SCANNED_INCLUDE_BYTES
+    for item in payload.files if payload is not None else ():
+        if not (item.path.startswith("app/") and item.path.endswith(".py")):
+            continue
+        name = item.path.removeprefix("app/")
+        if len(item.data) > MAX_SOURCE_BYTES or len(item.data) > budget:
+            skipped.append(name)
+            continue
+        budget -= len(item.data)
+        for module in python_imports(item.data, required_only=True):
+            found.setdefault(module, name)
+    notes = []
+    if skipped:
+        notes.append(f"the imports of {len(skipped)} --include'd file(s) were not checked "
+                     f"(too big: {', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''})"
+                     ": --check tells whether the service starts")
+    return found, notes
+
+
 def warnings(imports: Iterable[str], payload: Payload | None, depends: Iterable[str],
              *, appdir: Path, family: str, mapping: DistMapping | None = None,
-             python: str | None = None) -> list[str]:
+             python: str | None = None, subject: str = "the application") -> list[str]:
     """One warning per missing module, with the fix.  python: the target's CPython
-    version, whose standard library counts (None: the build host's)."""
+    version, whose standard library counts (None: the build host's).  subject: what
+    imports them."""
     found = []
     for module in missing_modules(imports, payload, depends, mapping, python):
         change = None if python is None else _stdlib_change(module, python)
         if change is not None:
-            found.append(f"the application imports {module!r}, which {change}; the "
+            found.append(f"{subject} imports {module!r}, which {change}; the "
                          f"target runs Python {python}: port the application, or --bundle "
                          "a distribution that provides the module")
             continue
         mapping = dist_mapping() if mapping is None else mapping
-        found.append(f"the application imports {module!r}, which the package would not "
+        found.append(f"{subject} imports {module!r}, which the package would not "
                      f"provide: {_fix(module, appdir, family, mapping)}")
     return found
 
@@ -190,14 +222,15 @@ def _fix(module: str, appdir: Path, family: str, mapping: DistMapping) -> str:
     return f"--include its code, or --bundle the distribution that provides {module!r}"
 
 
-def python_imports(content: bytes) -> tuple[str, ...]:
+def python_imports(content: bytes, *, required_only: bool = False) -> tuple[str, ...]:
     """The absolute imports of a .tac (module level and inside functions), for when the
-    loader has not filled AppInfo.imports; empty if the source does not parse."""
+    loader has not filled AppInfo.imports; empty if the source does not parse.
+    required_only: leave out the optional ones (see optional_imports)."""
     import ast  # noqa: PLC0415 - only needed here
 
     try:
         tree = ast.parse(content)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ()
     found: list[str] = []
     for node in ast.walk(tree):
@@ -205,4 +238,48 @@ def python_imports(content: bytes) -> tuple[str, ...]:
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append(node.module)
-    return tuple(dict.fromkeys(found))
+    optional = _optional(tree) if required_only else frozenset()
+    return tuple(m for m in dict.fromkeys(found) if m not in optional)
+
+
+# What a handler catches that makes the imports of its try block optional.
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception",
+                            "BaseException"})
+
+
+def optional_imports(content: bytes) -> frozenset[str]:
+    """Modules imported in the body of a try statement whose handler catches ImportError
+    (or ModuleNotFoundError, Exception, or everything): the code runs without them, as in
+        try: from roman_numerals import RomanNumeral
+        except ImportError: import roman
+    where roman_numerals is optional and roman, the fallback, is required."""
+    import ast  # noqa: PLC0415 - only needed here
+
+    try:
+        return _optional(ast.parse(content))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+
+
+def _optional(tree: ast.AST) -> frozenset[str]:
+    import ast  # noqa: PLC0415
+
+    def catches(handler: ast.ExceptHandler) -> bool:
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        for kind in kinds:
+            name = kind.id if isinstance(kind, ast.Name) else (
+                kind.attr if isinstance(kind, ast.Attribute) else None)
+            if kind is None or name in _IMPORT_ERRORS:
+                return True
+        return False
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try | ast.TryStar) and any(map(catches, node.handlers)):
+            for statement in node.body:
+                for inner in ast.walk(statement):
+                    if isinstance(inner, ast.Import):
+                        found.update(alias.name for alias in inner.names)
+                    elif isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                        found.add(inner.module)
+    return frozenset(found)

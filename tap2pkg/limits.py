@@ -19,6 +19,8 @@ MAX_APPFILE_BYTES = 16 * MIB
 # Python and AOT source are analysed node by node (about 12 s per MiB and 0.5 GB of
 # syntax tree at the worst): refuse bigger sources before parsing them.
 MAX_SOURCE_BYTES = 1 * MIB
+# The --include'd Python files whose imports are checked, in all (bigger files are skipped).
+MAX_SCANNED_INCLUDE_BYTES = 8 * MIB
 # Containers nested inside each other (pickle objects, AOT expressions).  CPython's own
 # C code recurses without limit: a tuple nested a million deep crashes it.
 MAX_NESTING = 200

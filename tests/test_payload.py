@@ -93,6 +93,51 @@ def test_tap2deb_warns_for_the_targets_python(tmp_path: Path,
         assert ("'telnetlib', which was removed" in err) is expected, err
 
 
+def test_optional_imports_are_not_required() -> None:
+    """Imports in a try block whose handler catches ImportError are optional; the fallback
+    in the handler is required."""
+    source = b"""
+try:
+    from roman_numerals import RomanNumeral
+except ImportError:
+    import roman
+try:
+    import ujson as json
+except (ValueError, ModuleNotFoundError):
+    import json
+try:
+    import yaml
+except KeyError:
+    pass
+def f():
+    try:
+        import lxml.etree
+    except:
+        lxml = None
+"""
+    assert set(python_imports(source, required_only=True)) == {"roman", "json", "yaml"}
+    assert set(python_imports(source)) == {"roman_numerals", "roman", "ujson", "json",
+                                           "yaml", "lxml.etree"}
+
+
+def test_included_code_is_checked_too(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """--include'd code's own imports are checked like the app's: the fixture project's
+    numerals.py needs 'roman' (roman_numerals is optional there), and --depends
+    python3-roman (Debian's package of it) silences the warning."""
+    require_tool("dpkg-deb")
+    base = ["-t", str(TAC), "-m", MAINTAINER, "--include", str(PROJECT / "romanserve")]
+    assert tap2deb_main([*base, "-o", str(tmp_path / "a")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 1
+    assert warned[0].startswith(
+        "tap2deb: warning: romanserve/numerals.py (--include) imports 'roman', which the "
+        "package would not provide: --bundle ")
+    assert warned[0].endswith("project if its project requires it")
+    assert tap2deb_main([*base, "--depends", "python3-roman", "-o", str(tmp_path / "b")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_dh_python_mapping_is_debians_own() -> None:
     mapping = dist_mapping()
     if not mapping.by_dist:
