@@ -208,6 +208,44 @@ def bench_deb(runs: int, work: Path, nfpm: str | None, tap2deb: list[str]) -> li
     return rows
 
 
+def bench_floor(runs: int, work: Path, nfpm: str | None) -> list[str]:
+    """What no click + Jinja2 program that runs dpkg-deb can go below: the interpreter
+    importing click and jinja2, and one dpkg-deb --build of tap2deb's package root (staged
+    in /dev/shm and compressed as tap2deb does); against nfpm, per package and for the
+    20-app matrix on this machine's cores."""
+    memory = Path("/dev/shm")  # noqa: S108 - where tap2deb stages a small package root
+    scratch = Path(tempfile.mkdtemp(prefix="tap2pkg-floor-",
+                                    dir=memory if memory.is_dir() else work))
+    try:
+        root = scratch / "root"
+        run(["dpkg-deb", "-R", str(work / "deb" / "twisted-echo_1.0_all.deb"), str(root)])
+        steps: dict[str, Callable[[], None]] = {
+            "imports": partial(run, [sys.executable, "-c", "import click, jinja2"]),
+            "dpkg-deb": partial(run, ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z9",
+                                      "--build", str(root), str(scratch / "x.deb")]),
+        }
+        if nfpm:
+            config = work / "nfpm-deb.yaml"
+            target = work / "nfpm-floor"
+            target.mkdir()
+            steps["nfpm"] = partial(run, [nfpm, "package", "-p", "deb", "-f", str(config),
+                                          "-t", str(target)])
+        t = alternate(runs, steps)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    imports, dpkg_deb = t["imports"][0], t["dpkg-deb"][0]
+    notes = [f"floor: python -c 'import click, jinja2' {imports * 1000:.0f} ms, "
+             f"dpkg-deb --build (gzip) {dpkg_deb * 1000:.0f} ms"]
+    if nfpm:
+        single = (imports + dpkg_deb) / t["nfpm"][0]
+        cores = os.cpu_count() or 1
+        matrix = (imports + MATRIX_APPS * dpkg_deb / cores) / (MATRIX_APPS * t["nfpm"][0])
+        notes.append(f"floor ratios (no work of tap2pkg's own at all): one package "
+                     f"{single:.1f} x nfpm; {MATRIX_APPS} packages on {cores} cores "
+                     f"{matrix:.2f} x {MATRIX_APPS} nfpm runs")
+    return notes
+
+
 def bench_rpm(runs: int, work: Path, nfpm: str | None, tap2rpm: list[str]) -> list[Row]:
     out = work / "rpm"
     topdir = work / "rb" / "rpmbuild"
@@ -356,6 +394,7 @@ def main() -> None:
     tap2rpm = [tool("tap2rpm"), *common, "-o", str(work / "rpm")]
     rows: list[Row] = []
     notes: list[str] = []
+    floor_notes: list[str] = []
     cli_ms = float("nan")
     try:
         if args.only != "matrix":
@@ -363,6 +402,7 @@ def main() -> None:
             run(tap2rpm)
             rows += bench_deb(args.runs, work, nfpm, tap2deb)
             rows += bench_rpm(args.runs, work, nfpm, tap2rpm)
+            floor_notes = bench_floor(args.runs, work, nfpm)
             startup, cli_ms = bench_startup(args.runs * 2)
             rows.append(startup)
         if args.only != "single":
@@ -370,7 +410,7 @@ def main() -> None:
             rows += matrix_rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(args.runs, rows, cli_ms, notes, work.parent)
+    report(args.runs, rows, cli_ms, notes + floor_notes, work.parent)
 
 
 if __name__ == "__main__":
