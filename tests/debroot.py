@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 CACHE = Path(os.environ.get("TAP2PKG_ROOT_CACHE", Path.home() / ".cache" / "tap2pkg"))
@@ -259,14 +260,19 @@ def debian_root(workdir: Path, release: SysvRelease = SYSV["debian-12"],
             shutil.rmtree(path, ignore_errors=True)
 
 
+def prebuild(argv: list[str], makers: dict[str, Callable[[], Path]], kind: str) -> int:
+    """Make the cached roots named in argv (all when none), saying how long each took."""
+    for target in argv or list(makers):
+        started = time.monotonic()
+        tarball = makers[target]()
+        print(f"{target} {kind} root: {tarball} ({time.monotonic() - started:.0f}s)")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """`python -m tests.debroot debian-12 debian-13`: make the cached SysV roots (CI
     prebuild)."""
-    for target in argv or list(SYSV):
-        started = time.monotonic()
-        ensure_tarball(SYSV[target])
-        print(f"{target} SysV root: {SYSV[target].tarball} ({time.monotonic() - started:.0f}s)")
-    return 0
+    return prebuild(argv, {t: partial(ensure_tarball, r) for t, r in SYSV.items()}, "SysV")
 
 
 if __name__ == "__main__":

@@ -33,10 +33,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.debroot import CACHE, ENV, kill_processes_in, make_root, mounted_proc, run_checked
+from tests.debroot import (
+    CACHE,
+    ENV,
+    kill_processes_in,
+    make_root,
+    mounted_proc,
+    prebuild,
+    run_checked,
+)
 
 # Bumped when the recipe below changes in a way the package lists do not show.
 RECIPE = "1"
@@ -345,11 +354,8 @@ def show_summary(config: Any) -> None:
 
 def main(argv: list[str]) -> int:
     """`python -m tests.nspawn debian-12 debian-13`: make the cached roots (CI prebuild)."""
-    for target in argv or list(RELEASES):
-        started = time.monotonic()
-        ensure_tarball(RELEASES[target])
-        print(f"{target} root: {RELEASES[target].tarball} ({time.monotonic() - started:.0f}s)")
-    return 0
+    return prebuild(argv, {t: partial(ensure_tarball, r) for t, r in RELEASES.items()},
+                    "systemd")
 
 
 if __name__ == "__main__":
