@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -222,6 +224,15 @@ class DebianRoot:
 
 
 CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1  # <linux/sockios.h>, <net/if.h>
+
+
+def _loopback_up() -> None:
+    """What `ip link set lo up` does, without needing iproute2 on the host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
 
 
 @contextmanager
@@ -235,7 +246,7 @@ def private_network() -> Iterator[None]:
         if libc.unshare(CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
         try:
-            run_checked(["ip", "link", "set", "lo", "up"])
+            _loopback_up()
             yield
         finally:
             if libc.setns(host.fileno(), CLONE_NEWNET) != 0:
