@@ -90,7 +90,7 @@ TARGETS: dict[str, Target] = {
             lint="lintian 2.116",
             lint_expects=("skip-systemd-native-flag-missing-pre-depends",
                           "missing-systemd-service-for-init.d-script"),
-            verified="built, linted, installed and run here",
+            verified="built, lintian 2.116; SysV and systemd lifecycles in Debian 12 roots",
         ),
         Target(
             # measured in the Debian 13 root: python3 3.13.5, libc6 2.41, debhelper 13.24.2
@@ -104,7 +104,8 @@ TARGETS: dict[str, Target] = {
             debhelper_compat=13, debhelper="13.24.2",
             lint="lintian 2.122",
             lint_expects=("aliased-location", "missing-systemd-service-for-init.d-script"),
-            verified="built, linted, installed and run in a root here",
+            verified=("built, trixie's lintian 2.122 and dpkg-buildpackage; SysV and systemd "
+                      "lifecycles in Debian 13 roots"),
         ),
         Target(
             # python3-twisted 22.1.0 [ubu-twisted]; debhelper 13.6 [ubu-dh] (units in /lib);
@@ -115,7 +116,7 @@ TARGETS: dict[str, Target] = {
             twisted_depends="python3-twisted", twisted_version="22.1", python="3.10",
             glibc="2.35", init_systems=("systemd",), user_creation="adduser",
             debhelper_compat=13, debhelper="13.6", lint="lintian 2.114",
-            verified="on paper",
+            verified="built here (.changes for Launchpad); lint and install on paper",
         ),
         Target(
             # python3-twisted 24.3.0 [ubu-twisted]; lintian 2.117 [ubu-lintian], whose build
@@ -126,7 +127,7 @@ TARGETS: dict[str, Target] = {
             twisted_depends="python3-twisted", twisted_version="24.3", python="3.12",
             glibc="2.39", init_systems=("systemd",), user_creation="adduser",
             debhelper_compat=13, debhelper=">= 13.11.8", lint="lintian 2.117",
-            verified="on paper",
+            verified="built here (.changes for Launchpad); lint and install on paper",
         ),
         Target(
             # Fedora 43/44 (the current releases): python3-twisted 25.5.0 providing
@@ -139,7 +140,8 @@ TARGETS: dict[str, Target] = {
             glibc="2.42", init_systems=("systemd",), user_creation="sysusers",
             rpm_version=(6, 0), macro_flavour="fedora", lint="rpmlint 2.8",
             lint_expects=("no-%check-section",),
-            verified="rpmspec -P under Fedora's macros; built and installed with rpm 4.20",
+            verified=("rpmspec -P under Fedora's macros; built, rpmlint 2.7 and rpm -i with "
+                      "rpm 4.20 (Debian 13 root)"),
         ),
         Target(
             # EPEL 8 python3-twisted 19.10.0 [fed-twisted]; python 3.6, rpm 4.14 (< 4.19:
@@ -149,7 +151,7 @@ TARGETS: dict[str, Target] = {
             twisted_depends="python3-twisted", twisted_version="19.10", python="3.6",
             glibc="2.28", init_systems=("systemd",), user_creation="useradd",
             rpm_version=(4, 14), macro_flavour="fedora", lint="rpmlint 1.10",
-            verified="on paper",
+            verified="rpmspec -P under its macros; built and rpmlint 2.4 with rpm 4.18",
         ),
         Target(
             # EPEL 9 python3-twisted 22.10.0 [fed-twisted], built for python 3.9 (EPEL 9's
@@ -160,7 +162,7 @@ TARGETS: dict[str, Target] = {
             twisted_depends="python3dist(twisted)", twisted_version="22.10", python="3.9",
             glibc="2.34", init_systems=("systemd",), user_creation="useradd",
             rpm_version=(4, 16), macro_flavour="fedora", lint="rpmlint 2.4",
-            verified="on paper",
+            verified="rpmspec -P under its macros; built and rpmlint 2.4 with rpm 4.18",
         ),
         Target(
             # python3-Twisted 22.2.0 for Leap's python3 (3.6) [suse-leap]; rpm 4.14 (< 4.19:
@@ -171,7 +173,7 @@ TARGETS: dict[str, Target] = {
             twisted_depends="python3dist(twisted)", twisted_version="22.2", python="3.6",
             glibc="2.38", init_systems=("systemd",), user_creation="useradd",
             rpm_version=(4, 14), macro_flavour="suse", lint="rpmlint 1.11",
-            verified="on paper",
+            verified="rpmspec -P under its macros; built and rpmlint 2.4 with rpm 4.18",
         ),
         Target(
             # Twisted 25.5.0 in devel:languages:python [suse-tw]; python 3.13, rpm 4.20
@@ -182,7 +184,8 @@ TARGETS: dict[str, Target] = {
             glibc="2.42", init_systems=("systemd",), user_creation="sysusers",
             rpm_version=(4, 20), macro_flavour="suse", lint="rpmlint 2.7",
             lint_expects=("no-%check-section",),
-            verified="on paper",
+            verified=("rpmspec -P under openSUSE's macros; built, rpmlint 2.7 and rpm -i "
+                      "with rpm 4.20 (Debian 13 root)"),
         ),
     )
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tap2pkg.tree import SourceTree
-from tests.debroot import DebianRoot, debian_root
+from tests.debroot import SYSV, DebianRoot, SysvRelease, debian_root
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -81,16 +81,25 @@ def assert_tree_matches_golden(tree: SourceTree, golden: Path, update: bool) -> 
     assert (golden / MODES).read_text(encoding="utf-8") == modes
 
 
+@pytest.fixture(scope="module")
+def sysv_release() -> SysvRelease:
+    """Which SysV root `root` is: Debian 12 (tests/test_lifecycle_deb_trixie.py overrides it
+    with Debian 13)."""
+    return SYSV["debian-12"]
+
+
 @pytest.fixture
-def root(tmp_path: Path) -> Iterator[DebianRoot]:
-    """A fresh Debian 12 SysV root (see tests/debroot.py); needs root and debootstrap."""
+def root(tmp_path: Path, sysv_release: SysvRelease) -> Iterator[DebianRoot]:
+    """A fresh SysV root of that release (see tests/debroot.py); needs root and debootstrap.
+    Debian 13's runs in a network namespace of its own, so that CI can run it beside the
+    Debian 12 suite, whose services use the same ports on the host."""
     from tests.servicecheck import require_root
 
     require_root()
     started = time.monotonic()
-    with debian_root(tmp_path) as r:
+    with debian_root(tmp_path, sysv_release, private=sysv_release.target != "debian-12") as r:
         yield r
-    print(f"\n[lifecycle] root used for {time.monotonic() - started:.1f}s")
+    print(f"\n[lifecycle] {sysv_release.suite} root used for {time.monotonic() - started:.1f}s")
 
 
 _LIFECYCLE_TIMES: list[tuple[str, float]] = []

@@ -1,38 +1,73 @@
-"""A real Debian 12 root for lifecycle tests: made once with debootstrap, kept as a tarball
-in a cache directory, unpacked fresh for each test, and entered with chroot.
+"""Real Debian roots for lifecycle tests: made once with debootstrap, kept as tarballs in a
+cache directory, unpacked fresh for each test, and entered with chroot.
 
-It is a SysV host: sysvinit-core is installed, and /sbin/runlevel is diverted to report
-runlevel 2 so that invoke-rc.d acts as it does on a booted multi-user machine.  The mirror
-is the one this machine's own apt sources use; it is never written into the code.
+The SysV roots (Debian 12 and Debian 13) are SysV hosts: sysvinit-core is installed, and
+runlevel(8) is diverted to report runlevel 2 so that invoke-rc.d acts as it does on a booted
+multi-user machine.  tests/nspawn.py makes its systemd roots with the same recipe
+(make_root).  The mirror is the one this machine's own apt sources use; it is never written
+into the code (it serves bookworm and trixie alike).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-SUITE = "bookworm"
-# rpm: the RPM lifecycle test drives tap2rpm's packages with Debian's rpm in the same root.
-PACKAGES = ["python3-twisted", "procps", "adduser", "sysvinit-core", "rpm"]
 CACHE = Path(os.environ.get("TAP2PKG_ROOT_CACHE", Path.home() / ".cache" / "tap2pkg"))
-# The cache is keyed by what goes into the root, so changing the list makes a new one.
-_KEY = hashlib.sha256(" ".join([SUITE, *PACKAGES]).encode()).hexdigest()[:12]
-TARBALL = CACHE / f"{SUITE}-sysv-root-{_KEY}.tar"
 RUNLEVEL = "#!/bin/sh\n# tap2pkg tests: report a booted multi-user runlevel\necho 'N 2'\n"
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+       "LC_ALL": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
+class SysvRelease:
+    """A SysV root: what --target its packages are built with, the suite, what is in it."""
+
+    target: str
+    suite: str
+    packages: tuple[str, ...]
+
+    @property
+    def tarball(self) -> Path:
+        # Keyed by what goes into the root, so changing the list makes a new one.
+        key = hashlib.sha256(" ".join([self.suite, *self.packages]).encode()).hexdigest()[:12]
+        return CACHE / f"{self.suite}-sysv-root-{key}.tar"
+
+
+SYSV = {
+    # rpm: the RPM lifecycle test drives tap2rpm's packages with Debian's rpm in this root.
+    "debian-12": SysvRelease("debian-12", "bookworm",
+                             ("python3-twisted", "procps", "adduser", "sysvinit-core", "rpm")),
+    # What a SysV user of trixie installs: sysvinit-core (trixie's default init is systemd).
+    # /lib/lsb/init-functions comes with sysvinit-utils, Essential in trixie as in bookworm
+    # (it Provides lsb-base, which trixie no longer has).
+    "debian-13": SysvRelease("debian-13", "trixie",
+                             ("python3-twisted", "procps", "adduser", "sysvinit-core")),
+}
+# The Debian 12 root, as older callers name it.
+SUITE = SYSV["debian-12"].suite
+PACKAGES = list(SYSV["debian-12"].packages)
+TARBALL = SYSV["debian-12"].tarball
 
 
 def apt_mirror() -> str:
-    """The first Debian archive URI in this machine's apt sources."""
+    """The first Debian archive URI in this machine's apt sources (the host's suite)."""
     sources = Path("/etc/apt")
     texts = [p.read_text() for p in sorted(sources.glob("sources.list.d/*.sources"))]
     for text in texts:
@@ -51,50 +86,79 @@ def apt_mirror() -> str:
     raise RuntimeError("no Debian mirror found in /etc/apt sources")
 
 
-def _run(argv: list[str], **kw: object) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+def run_checked(argv: list[str], **kw: object) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False,  # type: ignore[call-overload]
+                          stdin=subprocess.DEVNULL, **kw)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n"
                            f"{(proc.stdout + proc.stderr)[-3000:]}")
 
 
-def ensure_tarball() -> Path:
-    """Make the cached root tarball unless it exists (about two minutes)."""
-    if TARBALL.is_file():
-        return TARBALL
+def make_root(tarball: Path, suite: str, packages: tuple[str, ...],
+              include: tuple[str, ...] = (),
+              finish: Callable[[Path], None] | None = None) -> Path:
+    """The cached root tarball, made first unless it exists (two or three minutes): minbase
+    (plus `include`), then `packages` installed inside with apt under a policy-rc.d that
+    starts nothing, then `finish(root)` (inside, /proc still mounted).  A lock makes a second
+    builder (CI's background prebuild, another suite) wait for the first."""
+    if tarball.is_file():
+        return tarball
     CACHE.mkdir(parents=True, exist_ok=True)
-    mirror = apt_mirror()
-    with tempfile.TemporaryDirectory(dir=CACHE, prefix="make-root-") as tmp:
-        root = Path(tmp) / "root"
-        _run(["debootstrap", "--variant=minbase", SUITE, str(root), mirror])
-        (root / "etc/apt/sources.list").write_text(f"deb {mirror} {SUITE} main\n")
-        with mounted_proc(root):
-            env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-            # Nothing may start services while the root is made.
+    lock = CACHE / f"{tarball.name.rsplit('-', 1)[0]}.lock"
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if tarball.is_file():
+            return tarball
+        mirror = apt_mirror()
+        with tempfile.TemporaryDirectory(dir=CACHE, prefix=f"make-{suite}-") as tmp:
+            root = Path(tmp) / "root"
+            extra = [f"--include={','.join(include)}"] if include else []
+            # debootstrap --include fails on virtual packages (python3-twisted): apt does
+            # the rest inside.
+            run_checked(["debootstrap", "--variant=minbase", *extra, suite, str(root), mirror])
+            (root / "etc/apt/sources.list").write_text(f"deb {mirror} {suite} main\n")
             policy = root / "usr/sbin/policy-rc.d"
-            policy.write_text("#!/bin/sh\nexit 101\n")
+            policy.write_text("#!/bin/sh\n# tap2pkg: start nothing while the root is made\n"
+                              "exit 101\n")
             policy.chmod(0o755)
-            _run(["chroot", str(root), "apt-get", "update", "-q"], env=env)
-            _run(["chroot", str(root), "apt-get", "install", "-y", "-q",
-                  "--no-install-recommends", *PACKAGES], env=env)
-            _run(["chroot", str(root), "apt-get", "clean"], env=env)
-            _run(["chroot", str(root), "dpkg-divert", "--local", "--rename", "--add",
-                  "/sbin/runlevel"], env=env)
+            with mounted_proc(root):
+                run_checked(["chroot", str(root), "apt-get", "update", "-q"], env=ENV)
+                run_checked(["chroot", str(root), "apt-get", "install", "-y", "-q",
+                      "--no-install-recommends", *packages], env=ENV)
+                run_checked(["chroot", str(root), "apt-get", "clean"], env=ENV)
+                if finish is not None:
+                    finish(root)
             policy.unlink()
-        runlevel = root / "sbin/runlevel"
-        runlevel.write_text(RUNLEVEL)
-        runlevel.chmod(0o755)
-        partial = TARBALL.with_suffix(".partial")
-        _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."])
-        os.replace(partial, TARBALL)
-    return TARBALL
+            partial = tarball.with_suffix(".partial")
+            run_checked(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."])
+            os.replace(partial, tarball)
+    return tarball
+
+
+def _divert_runlevel(root: Path) -> None:
+    """invoke-rc.d asks runlevel(8), which reads utmp (absent in a chroot): divert it to a
+    script that reports runlevel 2.  The path is the one sysvinit-core ships (/sbin in
+    bookworm, /usr/sbin in trixie)."""
+    listed = subprocess.run(["chroot", str(root), "dpkg-query", "-L", "sysvinit-core"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    [path] = [p for p in listed if re.fullmatch(r"(/usr)?/sbin/runlevel", p)]
+    run_checked(["chroot", str(root), "dpkg-divert", "--local", "--rename", "--add", path], env=ENV)
+    runlevel = root / path.lstrip("/")
+    runlevel.write_text(RUNLEVEL)
+    runlevel.chmod(0o755)
+
+
+def ensure_tarball(release: SysvRelease = SYSV["debian-12"]) -> Path:
+    """The cached SysV root of this release, made first if missing."""
+    return make_root(release.tarball, release.suite, release.packages,
+                     finish=_divert_runlevel)
 
 
 @contextmanager
 def mounted_proc(root: Path) -> Iterator[None]:
     proc_dir = root / "proc"
     proc_dir.mkdir(exist_ok=True)
-    _run(["mount", "-t", "proc", "proc", str(proc_dir)])
+    run_checked(["mount", "-t", "proc", "proc", str(proc_dir)])
     try:
         yield
     finally:
@@ -159,16 +223,70 @@ class DebianRoot:
         return self.path / path.lstrip("/")
 
 
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1  # <linux/sockios.h>, <net/if.h>
+
+
+def _loopback_up() -> None:
+    """What `ip link set lo up` does, without needing iproute2 on the host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+
+
 @contextmanager
-def debian_root(workdir: Path) -> Iterator[DebianRoot]:
-    tarball = ensure_tarball()
+def private_network() -> Iterator[None]:
+    """This thread (pytest's) and what it starts from now on (chroot, the root's daemons)
+    in a network namespace of its own with only loopback up: a root's services on 127.0.0.1
+    then never meet those of another root (CI runs the Debian 12 and Debian 13 SysV suites
+    at the same time, on the same ports).  The host's namespace is restored afterwards."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/self/ns/net", "rb") as host:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+        try:
+            _loopback_up()
+            yield
+        finally:
+            if libc.setns(host.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the host's network")
+
+
+@contextmanager
+def debian_root(workdir: Path, release: SysvRelease = SYSV["debian-12"],
+                private: bool = False) -> Iterator[DebianRoot]:
+    """A fresh copy of the release's SysV root, /proc mounted; with `private`, in a network
+    namespace of its own (see private_network)."""
+    tarball = ensure_tarball(release)
     path = workdir / "root"
     path.mkdir()
     try:
-        _run(["tar", "-C", str(path), "--numeric-owner", "-xf", str(tarball)])
-        with mounted_proc(path):
+        run_checked(["tar", "-C", str(path), "--numeric-owner", "-xf", str(tarball)])
+        with mounted_proc(path), (private_network() if private else contextlib.nullcontext()):
             yield DebianRoot(path)
     finally:
         kill_processes_in(path)
         if not os.path.ismount(path / "proc"):  # never walk into a live /proc
             shutil.rmtree(path, ignore_errors=True)
+
+
+def prebuild(argv: list[str], makers: dict[str, Callable[[], Path]], kind: str) -> int:
+    """Make the cached roots named in argv (all when none), saying how long each took."""
+    for target in argv or list(makers):
+        started = time.monotonic()
+        tarball = makers[target]()
+        print(f"{target} {kind} root: {tarball} ({time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.debroot debian-12 debian-13`: make the cached SysV roots (CI
+    prebuild)."""
+    return prebuild(argv, {t: partial(ensure_tarball, r) for t, r in SYSV.items()}, "SysV")
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -22,7 +22,6 @@ name: only processes whose root directory is the container's root.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -30,15 +29,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.debroot import CACHE, apt_mirror, kill_processes_in
+from tests.debroot import (
+    CACHE,
+    ENV,
+    kill_processes_in,
+    make_root,
+    mounted_proc,
+    prebuild,
+    run_checked,
+)
 
 # Bumped when the recipe below changes in a way the package lists do not show.
 RECIPE = "1"
@@ -68,73 +75,32 @@ RELEASES = {
     "debian-13": Release("debian-13", "trixie", (*SERVICE, *TOOLS)),
 }
 
-ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-       "LC_ALL": "C.UTF-8"}
 TIMINGS: dict[str, float] = {}  # "root build debian-12" -> seconds, for pytest's summary
 SCORES: dict[str, float] = {}  # "debian-12 twisted-echo" -> systemd-analyze security
 
 
-def _run(argv: list[str], **kw: object) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False,  # type: ignore[call-overload]
-                          stdin=subprocess.DEVNULL, **kw)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-3000:]}")
-
-
-@contextmanager
-def _proc_mounted(root: Path) -> Iterator[None]:
-    (root / "proc").mkdir(exist_ok=True)
-    _run(["mount", "-t", "proc", "proc", str(root / "proc")])
-    try:
-        yield
-    finally:
-        kill_processes_in(root)
-        subprocess.run(["umount", "-l", str(root / "proc")], check=False)
-
-
-def _build(release: Release) -> None:
-    mirror = apt_mirror()
-    with tempfile.TemporaryDirectory(dir=CACHE, prefix=f"make-{release.suite}-") as tmp:
-        root = Path(tmp) / "root"
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE)}",
-              release.suite, str(root), mirror])
-        (root / "etc/apt/sources.list").write_text(f"deb {mirror} {release.suite} main\n")
-        policy = root / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\n# tap2pkg: start nothing while the root is made\nexit 101\n")
-        policy.chmod(0o755)
-        with _proc_mounted(root):
-            _run(["chroot", str(root), "apt-get", "update", "-q"], env=ENV)
-            _run(["chroot", str(root), "apt-get", "install", "-y", "-q",
-                  "--no-install-recommends", *release.packages], env=ENV)
-            _run(["chroot", str(root), "apt-get", "clean"], env=ENV)
-        policy.unlink()
+def _finisher(suite: str) -> Callable[[Path], None]:
+    def finish(root: Path) -> None:
         # A booted container needs neither a console login nor a machine id of the host.
         (root / "etc/machine-id").write_text("")
-        (root / "etc/hostname").write_text(f"tap2pkg-{release.suite}\n")
-        partial = release.tarball.with_suffix(".partial")
-        _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(partial), "."])
-        os.replace(partial, release.tarball)
+        (root / "etc/hostname").write_text(f"tap2pkg-{suite}\n")
+    return finish
 
 
 def ensure_tarball(release: Release) -> Path:
     """The cached root of this release, made first if missing (about two minutes)."""
     if release.tarball.is_file():
         return release.tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    lock = CACHE / f"{release.suite}-systemd-root.lock"
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # another builder (CI's prebuild): wait for it
-        if not release.tarball.is_file():
-            started = time.monotonic()
-            _build(release)
-            TIMINGS[f"root build {release.target}"] = time.monotonic() - started
+    started = time.monotonic()
+    make_root(release.tarball, release.suite, release.packages, include=tuple(BASE),
+              finish=_finisher(release.suite))
+    TIMINGS[f"root build {release.target}"] = time.monotonic() - started
     return release.tarball
 
 
 def unpack(release: Release, dest: Path) -> Path:
     dest.mkdir(parents=True)
-    _run(["tar", "-C", str(dest), "--numeric-owner", "-xf", str(ensure_tarball(release))])
+    run_checked(["tar", "-C", str(dest), "--numeric-owner", "-xf", str(ensure_tarball(release))])
     return dest
 
 
@@ -361,7 +327,7 @@ def trixie_root(workdir: Path) -> Iterator[ToolRoot]:
     """A fresh copy of the cached Debian 13 root with /proc mounted, for chroot use."""
     path = unpack(RELEASES["debian-13"], workdir / "trixie")
     try:
-        with _proc_mounted(path):
+        with mounted_proc(path):
             yield ToolRoot(path)
     finally:
         remove_tree(path)
@@ -388,11 +354,8 @@ def show_summary(config: Any) -> None:
 
 def main(argv: list[str]) -> int:
     """`python -m tests.nspawn debian-12 debian-13`: make the cached roots (CI prebuild)."""
-    for target in argv or list(RELEASES):
-        started = time.monotonic()
-        ensure_tarball(RELEASES[target])
-        print(f"{target} root: {RELEASES[target].tarball} ({time.monotonic() - started:.0f}s)")
-    return 0
+    return prebuild(argv, {t: partial(ensure_tarball, r) for t, r in RELEASES.items()},
+                    "systemd")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The packaged service lives its whole life on a real Debian 12 (SysV) root: install,
-serve, stop/start/restart, upgrade with admin edits, remove, purge.
+serve, stop/start/restart, upgrade with admin edits, remove, purge.  The packages are built
+with --target set to the root's release; tests/test_lifecycle_deb_trixie.py runs these same
+tests on a Debian 13 SysV root with --target debian-13.
 
 Needs root, debootstrap and a Debian mirror (the one in this machine's apt sources).
 Run just these with: pytest -m lifecycle
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.debroot import DebianRoot
+from tests.debroot import DebianRoot, SysvRelease
 from tests.servicecheck import (
     apt_install,
     build,
@@ -31,15 +33,17 @@ PORT = 8007
 
 
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def debs(tmp_path_factory: pytest.TempPathFactory, sysv_release: SysvRelease
+         ) -> dict[str, Path]:
     require_root()
     out = tmp_path_factory.mktemp("debs")
+    target = ("--target", sysv_release.target)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", "1700000000")
         return {
-            "1.0": build(out, "echo.tac", "1.0"),
-            "1.1": build(out, "echo.tac", "1.1"),
-            "privileged": build(out, "privileged.tac", "1.0"),
+            "1.0": build(out, "echo.tac", "1.0", *target),
+            "1.1": build(out, "echo.tac", "1.1", *target),
+            "privileged": build(out, "privileged.tac", "1.0", *target),
         }
 
 
@@ -131,11 +135,11 @@ def test_privileged_port_serves_as_unprivileged_user(
     [("echopickle.tap", 8008), ("echosource.tas", 8009), ("echoxml.tax", 8010)],
 )
 def test_every_kind_serves_from_its_package(root: DebianRoot, tmp_path: Path, app: str,
-                                             port: int) -> None:
+                                             port: int, sysv_release: SysvRelease) -> None:
     """Pickles run with --file, AOT source with --source, and a .tax as the .tas it was
     converted to: each package's daemon serves, as its user, and purges cleanly."""
     name = f"twisted-{app.split('.', maxsplit=1)[0]}"
-    apt_install(root, build(tmp_path, app, "1.0"))
+    apt_install(root, build(tmp_path, app, "1.0", "--target", sysv_release.target))
     assert echo(port) == b"hello tap2pkg\n"
     [pid] = daemons(root)
     assert owner(pid) == uid_of(root, f"_{name}") != 0
@@ -249,14 +253,15 @@ def _app(tmp: Path, name: str, body: str) -> Path:
     ids=["cannot-load", "never-listens"],
 )
 def test_a_broken_app_fails_the_start_and_the_install(
-    root: DebianRoot, tmp_path: Path, name: str, body: str
+    root: DebianRoot, tmp_path: Path, name: str, body: str, sysv_release: SysvRelease
 ) -> None:
     from tap2pkg.cli import tap2deb_main
     from tests.conftest import MAINTAINER
 
     app = _app(tmp_path, name, body)
     out = tmp_path / "out"
-    assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(out), "-q"]) == 0
+    assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(out), "-q",
+                         "--target", sysv_release.target]) == 0
     pkg = f"twisted-{name.split('.', maxsplit=1)[0]}"
     deb = root.copy_in(out / f"{pkg}_1.0_all.deb")
     install = root.run("dpkg", "-i", deb, check=False)
@@ -268,7 +273,7 @@ def test_a_broken_app_fails_the_start_and_the_install(
 
 
 def test_upgrade_that_renames_the_app_runs_the_new_app_despite_a_kept_old_default(
-    root: DebianRoot, tmp_path: Path
+    root: DebianRoot, tmp_path: Path, sysv_release: SysvRelease
 ) -> None:
     """Package-controlled values live in the init script (and unit), not in the admin's
     /etc/default file: a defaults file kept from an older version (as --force-confold
@@ -283,7 +288,8 @@ def test_upgrade_that_renames_the_app_runs_the_new_app_despite_a_kept_old_defaul
     for version, app in (("1.0", FIXTURES / "echo.tac"), ("1.1", renamed)):
         out = tmp_path / version
         assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-V", version, "-d", PKG,
-                             "-p", "echo", "-o", str(out), "-q"]) == 0
+                             "-p", "echo", "-o", str(out), "-q",
+                             "--target", sysv_release.target]) == 0
         debs[version] = out / f"{PKG}_{version}_all.deb"
     apt_install(root, debs["1.0"])
     assert echo(PORT) == b"hello tap2pkg\n"

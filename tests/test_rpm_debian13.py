@@ -2,8 +2,8 @@
 
 The root is a fresh copy of the trixie root the systemd suites cache (tests/nspawn.py),
 or TAP2PKG_DEBIAN13_ROOT when set (an unpacked Debian 13 root with rpm and rpmlint); the
-tests run rpmbuild, rpmlint and rpm -i in it with chroot, as root (this host's rpm is
-4.18).
+tests run rpmbuild, rpmlint and a plain rpm -i (dependencies checked, the distribution's
+own packages stood in for) in it with chroot, as root (this host's rpm is 4.18).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.errors import UsageError
 from tap2pkg.model import AppInfo, AppKind
 from tap2pkg.spec import Options, resolve
+from tap2pkg.targets import TARGETS
 from tests.conftest import EPOCH, FIXTURES, MAINTAINER, require_tool
 from tests.rpm_helpers import tap2rpm
 from tests.test_spec_injection import (
@@ -82,6 +83,72 @@ def mounted(root: Path) -> Iterator[None]:
         subprocess.run(["umount", str(root / "proc")], check=True)
 
 
+# What the distribution itself provides for the package's requires; in Debian's empty rpm
+# database a stand-in package provides them (named as such), so that rpm checks every
+# other requirement of the package for real.  /bin/sh: bash's file (rpm adds it for the
+# scriptlets and the ready script); python3dist(twisted): python3-twisted on Fedora
+# [fed-twisted in tap2pkg/targets.py], python313-Twisted on Tumbleweed.
+STAND_IN = """Name:           tap2pkg-test-stands-for-{target}
+Version:        1
+Release:        1
+Summary:        Test stand-in for what {target} provides
+License:        MIT
+BuildArch:      noarch
+Provides:       /bin/sh
+Provides:       python3dist(twisted) = {twisted}
+
+%description
+Stands in a test rpm database for the packages of {target} that provide these.
+
+%files
+"""
+NO_UNSHARE = ("--define", "__transaction_unshare %{nil}")
+
+
+def install_with_dependencies_checked(root: Path, target: str, rpm_file: str) -> None:
+    """Plain `rpm -i` (no --nodeps): what is missing without the distribution is exactly
+    its own packages; with the stand-in, the package installs, its sysusers.d file having
+    become the user()/group() provides that its files' owner requires; rpm -e removes
+    it cleanly."""
+    missing = chroot(root, "rpm", "-i", "--test", *NO_UNSHARE, rpm_file)
+    assert missing.returncode != 0
+    assert sorted(line.strip() for line in missing.stderr.splitlines()
+                  if "is needed by" in line) == [
+        "/bin/sh is needed by twisted-echo-1.0-1.noarch",
+        "python3dist(twisted) is needed by twisted-echo-1.0-1.noarch",
+    ], missing.stderr
+    stand_in = f"tap2pkg-test-stands-for-{target}"
+    (root / WORK.lstrip("/") / "SPECS/stand-in.spec").write_text(STAND_IN.format(
+        target=target, twisted=TARGETS[target].twisted_version))
+    built = chroot(root, "rpmbuild", "-bb", "--define", f"_topdir {WORK}",
+                   f"{WORK}/SPECS/stand-in.spec")
+    assert built.returncode == 0, built.stderr
+    stand_in_rpm = f"{WORK}/RPMS/noarch/{stand_in}-1-1.noarch.rpm"
+    assert chroot(root, "rpm", "-i", *NO_UNSHARE, stand_in_rpm).returncode == 0
+    # rpm >= 4.19 requires the user and group that own the package's files, and provides
+    # them from its sysusers.d file: resolved by the package itself.
+    requires = chroot(root, "rpm", "-qp", "--requires", rpm_file).stdout.splitlines()
+    assert {"user(twisted-echo)", "group(twisted-echo)"} <= set(requires)
+    installed = chroot(root, "rpm", "-i", *NO_UNSHARE, rpm_file)
+    assert installed.returncode == 0, installed.stderr
+    assert "does not exist" not in installed.stderr  # the user was made before the files
+    for what in ("user(twisted-echo)", "group(twisted-echo)"):
+        provider = chroot(root, "rpm", "-q", "--whatprovides", what)
+        assert provider.stdout.strip() == "twisted-echo-1.0-1.noarch", provider.stdout
+    for what in ("python3dist(twisted)", "/bin/sh"):
+        assert chroot(root, "rpm", "-q", "--whatprovides", what).stdout.strip() == (
+            f"{stand_in}-1-1.noarch")
+    assert chroot(root, "getent", "passwd", "twisted-echo").stdout.startswith(
+        "twisted-echo:x:")
+    owner = chroot(root, "stat", "-c", "%U:%G", "/var/lib/twisted-echo").stdout
+    assert owner.strip() == "twisted-echo:twisted-echo"
+    assert chroot(root, "rpm", "-V", "twisted-echo").returncode == 0
+    erased = chroot(root, "rpm", "-e", *NO_UNSHARE, "twisted-echo", stand_in)
+    assert erased.returncode == 0, erased.stderr
+    left = chroot(root, "rpm", "-q", "twisted-echo", stand_in)
+    assert left.stdout.count("is not installed") == 2, left.stdout
+
+
 @pytest.mark.parametrize("target", ["fedora", "opensuse-tumbleweed"])  # both rpm 4.20
 def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Path,
                                                        debian13_root: Path) -> None:
@@ -111,17 +178,8 @@ def test_spec_builds_lints_and_installs_with_rpm_4_20(target: str, tmp_path: Pat
         provides = chroot(root, "rpm", "-qp", "--provides", rpm).stdout.split("\n")
         assert "group(twisted-echo)" in provides
         assert any(line.startswith("user(twisted-echo)") for line in provides)
-        # Installed (Debian's rpm database knows no python3dist(twisted)): rpm made the
-        # user before it laid down the files that user owns.
         with mounted(root):
-            installed = chroot(root, "rpm", "-i", "--nodeps",
-                               "--define", "__transaction_unshare %{nil}", rpm)
-            assert installed.returncode == 0, installed.stderr
-            assert "does not exist" not in installed.stderr
-            owner = chroot(root, "stat", "-c", "%U:%G", "/var/lib/twisted-echo").stdout
-            assert owner.strip() == "twisted-echo:twisted-echo"
-            assert chroot(root, "rpm", "-e", "--define", "__transaction_unshare %{nil}",
-                          "twisted-echo").returncode == 0
+            install_with_dependencies_checked(root, target, rpm)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
