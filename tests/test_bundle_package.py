@@ -146,6 +146,9 @@ def query(port: int, timeout: float = 20.0) -> str:
 @pytest.mark.lifecycle
 def test_bundle_deb_lifecycle(root: DebianRoot, debs: dict[str, Path]) -> None:
     apt_install(root, debs["1.0"])
+    # py3compile byte-compiled the bundle at install (the service's python3 -B reads it).
+    cache = root.file(f"/{LIB}/bundle/twisted/internet/__pycache__")
+    assert any(p.name.startswith("reactor.cpython-311") for p in cache.iterdir())
     report = query(PORT)
     assert "romanserve says hello" in report  # the data file
     assert "2026 MMXXVI (roman-numerals)" in report  # what the PyPI dependency computed
@@ -159,6 +162,7 @@ def test_bundle_deb_lifecycle(root: DebianRoot, debs: dict[str, Path]) -> None:
     apt_install(root, debs["1.1"])
     assert "MMXXVI" in query(PORT)
     assert root.run("dpkg-query", "-W", "-f=${Version}", PKG).stdout == "1.1"
+    assert any(p.name.startswith("reactor.cpython-311") for p in cache.iterdir())
     assert len(daemons(root)) == 1
 
     root.run("apt-get", "purge", "-y", "-q", PKG)

@@ -3,6 +3,10 @@ what the user sees in warnings, in the launcher, and in the normalized bundle tr
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -136,6 +140,41 @@ def test_included_code_is_checked_too(tmp_path: Path,
     assert warned[0].endswith("project if its project requires it")
     assert tap2deb_main([*base, "--depends", "python3-roman", "-o", str(tmp_path / "b")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def _py_lines(deb: Path, script: str) -> list[str]:
+    text = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True,
+                          check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(text)) as tar:
+        member = tar.extractfile(f"./{script}")
+        assert member is not None
+        body = member.read().decode()
+    return [line.strip() for line in body.splitlines() if "py3compile" in line
+            or "py3clean" in line]
+
+
+def test_payload_is_byte_compiled_at_install_as_dh_python3_does(tmp_path: Path) -> None:
+    """The code --include ships is byte-compiled by py3compile in postinst and cleaned by
+    py3clean in prerm, with the very calls dh_python3 writes when dpkg-buildpackage
+    rebuilds tap2deb's source package (which build-depends on dh-sequence-python3)."""
+    require_tool("dpkg-deb", "dpkg-buildpackage", "dh_python3")
+    out = tmp_path / "out"
+    assert tap2deb_main(["-t", str(TAC), "-m", MAINTAINER, "-o", str(out), "-q",
+                         "--include", str(PROJECT / "romanserve"),
+                         "--depends", "python3-roman"]) == 0
+    ours = next(out.glob("*.deb"))
+    source = tmp_path / "src" / "tree"
+    shutil.copytree(next(p for p in out.iterdir() if p.is_dir()), source)
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=source,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rebuilt = next((tmp_path / "src").glob("*.deb"))
+    calls = ["py3compile -p twisted-romanserve /usr/share/twisted-romanserve",
+             "pypy3compile -p twisted-romanserve /usr/share/twisted-romanserve || true"]
+    assert [c for c in _py_lines(ours, "postinst") if "-p" in c] == calls
+    assert _py_lines(ours, "postinst") == _py_lines(rebuilt, "postinst")
+    assert _py_lines(ours, "prerm") == _py_lines(rebuilt, "prerm")
+    assert "py3clean -p twisted-romanserve" in _py_lines(ours, "prerm")
 
 
 def test_dh_python_mapping_is_debians_own() -> None:

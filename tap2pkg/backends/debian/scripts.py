@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from tap2pkg.model import PackageSpec
+from tap2pkg.payload import Payload
 from tap2pkg.render import render
 
 TOKEN = "#DEBHELPER#"  # noqa: S105 - debhelper's substitution token, not a secret
@@ -55,10 +56,23 @@ def _maintscript_section(spec: PackageSpec) -> str:
 
 def _autoscripts(spec: PackageSpec, script: str) -> list[tuple[str, str]]:
     """(debhelper tool, autoscript) pairs, in the order dh 13.11 writes them."""
+    python = ([("dh_python3", name) for name in _PYTHON[script]]
+              if spec.payload is not None else [])
     init = [("dh_installinit", name) for name in _INIT[script]] if spec.sysv else []
     unit = [("dh_installsystemd", name) for name in _SYSTEMD[script]] if spec.systemd else []
-    # prerm snippets are added in reverse order of the tools' run (dh_installinit first).
-    return unit + init if script == "prerm" else init + unit
+    # prerm snippets are added in reverse order of the tools' run (dh-python's sequence
+    # runs dh_python3 before dh_installinit, which runs before dh_installsystemd).
+    return unit + init + python if script == "prerm" else python + init + unit
+
+
+# dh_python3 on a package with private modules (/usr/share/<pkg>, /usr/lib/<pkg>):
+# byte-compiled at install by py3compile, the byte code removed before removal by py3clean.
+_PYTHON: dict[str, list[str]] = {
+    "preinst": [],
+    "postinst": ["postinst-py3compile"],
+    "prerm": ["prerm-py3clean"],
+    "postrm": [],
+}
 
 
 _INIT = {
@@ -75,11 +89,23 @@ _SYSTEMD: dict[str, list[str]] = {
 }
 
 
+def _py3compile(payload: Payload | None, package: str) -> dict[str, str]:
+    """What dh_python3 passes py3compile for the payload's private directory: the directory,
+    and -V with the version of the compiled extensions when there are any (a bundle built
+    for one Python); pure Python is compiled for the default python3."""
+    if payload is None:
+        return {"private_dir": "", "python_version": ""}
+    compiled = payload.arch_dependent and payload.python
+    return {"private_dir": str(payload.root(package)),
+            "python_version": payload.python if compiled else ""}
+
+
 def debhelper_section(spec: PackageSpec, script: str) -> str:
     context = {
         "script": spec.name,
         "initscript": f"/etc/init.d/{spec.name}",
         "unit": f"{spec.name}.service",
+        **_py3compile(spec.payload, spec.name),
     }
     parts = []
     for tool, name in _autoscripts(spec, script):

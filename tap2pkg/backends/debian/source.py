@@ -59,10 +59,14 @@ def depends(spec: PackageSpec) -> list[str]:
 
 
 def source_depends(spec: PackageSpec) -> list[str]:
-    """debian/control: dh_shlibdeps finds the libc a compiled bundle needs."""
-    if deb_architecture(spec.payload) == "all":
-        return depends(spec)
-    return [d for d in depends(spec) if not d.startswith("libc6 ")] + ["${shlibs:Depends}"]
+    """debian/control: dh_shlibdeps finds the libc a compiled bundle needs; dh_python3 (which
+    byte-compiles the payload at install) acts only on a package with ${python3:Depends}."""
+    found = depends(spec)
+    if deb_architecture(spec.payload) != "all":
+        found = [d for d in found if not d.startswith("libc6 ")] + ["${shlibs:Depends}"]
+    if spec.payload is not None:
+        found.append("${python3:Depends}")
+    return found
 
 
 def payload_install(spec: PackageSpec, tree: SourceTree) -> list[str]:
