@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tap2pkg.backends.rpm.specfile import render_spec
 from tap2pkg.spec import Options, resolve
 from tap2pkg.targets import TARGETS
 from tests.conftest import FIXTURES, MAINTAINER, require_tool
+from tests.payload_helpers import PROJECT, TAC
 from tests.rpm_helpers import lint_problems, read_rpm, require_rpm_tools, rpmlint, tap2rpm
 
 HELPER = "/usr/lib/systemd/systemd-update-helper"
@@ -176,3 +178,44 @@ def test_each_target_builds_and_lints_clean_here(target: str, tmp_path: Path) ->
     assert len(packages) == 3
     config = out / "rpmbuild" / "SPECS" / "twisted-echo.rpmlint.toml"
     assert lint_problems(rpmlint(packages, config, scratch=tmp_path)) == []
+
+
+# python-rpm-macros' macros.pybytecompile (src.fedoraproject.org/rpms/python-rpm-macros,
+# as mirrored at sailfishos-mirror/python-rpm-macros 03a1e3b): the branch for Python >= 3.9,
+# which compiles a tree for both optimization levels with paths relative to the buildroot;
+# and %python3 from macros.python3.
+FEDORA_PY_BYTE_COMPILE = """
+%python3 /usr/bin/python3
+%py_byte_compile() env PYTHONHASHSEED=0 %1 -s -B -m compileall -o 0 -o 1 -s $RPM_BUILD_ROOT -p / %2
+"""
+
+
+@pytest.mark.slow
+def test_private_python_is_byte_compiled_where_the_macro_exists(tmp_path: Path) -> None:
+    """With Fedora's py_byte_compile (as python3-rpm-macros defines it), the --include'd
+    modules are shipped with their byte code for both optimization levels; with Debian's
+    rpm, which lacks the macro, the spec still builds, without byte code."""
+    require_rpm_tools()
+    out = tmp_path / "out"
+    assert tap2rpm(["-t", str(TAC), "-o", str(out), "-q", "-m", MAINTAINER, "--target",
+                    "fedora", "--include", str(PROJECT / "romanserve")]) == 0
+    app = "/usr/share/twisted-romanserve/app/romanserve"
+    plain = read_rpm(next(out.glob("*.noarch.rpm"))).files()
+    assert f"{app}/protocol.py" in plain
+    assert not [p for p in plain if p.endswith(".pyc")]
+    topdir = out / "rpmbuild"
+    spec = next((topdir / "SPECS").glob("*.spec"))
+    assert "BuildRequires:  python3-rpm-macros" in spec.read_text()
+    macros = tmp_path / "macros.fedora"
+    macros.write_text(FEDORA_PY_BYTE_COMPILE, encoding="utf-8")
+    built = tmp_path / "built"
+    proc = subprocess.run(
+        ["rpmbuild", "-bb", "--nodeps", "--load", str(macros),
+         "--define", f"_topdir {topdir}", "--define", f"_rpmdir {built}", str(spec)],
+        capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    compiled = read_rpm(next(built.glob("*/*.rpm"))).files()
+    version = f"{sys.version_info.major}{sys.version_info.minor}"
+    for name in ("protocol", "numerals"):
+        for suffix in ("", ".opt-1"):
+            assert f"{app}/__pycache__/{name}.cpython-{version}{suffix}.pyc" in compiled

@@ -68,6 +68,16 @@ def check_lines(spec: PackageSpec) -> list[str]:
     return lines
 
 
+def byte_compile(spec: PackageSpec) -> tuple[str, str] | None:
+    """The payload's private tree and the interpreter its byte code is for (the bundle's
+    Python, else the distribution's python3), for %py_byte_compile; None without one."""
+    if spec.payload is None:
+        return None
+    root = "%{_prefix}/lib/%{name}" if spec.payload.arch_dependent else "%{_datadir}/%{name}"
+    python = f"%{{_bindir}}/python{spec.payload.python}" if spec.payload.python else "%{python3}"
+    return python, root
+
+
 def render_spec(spec: PackageSpec) -> str:
     entries = files.entries(spec)
     sub = files.sysv_subpackage(spec)
@@ -87,6 +97,7 @@ def render_spec(spec: PackageSpec) -> str:
         subpackage=sub,
         check=check_lines(spec),
         install=files.install_lines(entries),
+        byte_compile=byte_compile(spec),
         scriptlets=scriptlets.sections(spec),
         files=[
             ("%files" if package is None else f"%files {package}",
