@@ -59,12 +59,12 @@ def _stale(out_fd: int, name: str) -> int | None:
     return None
 
 
-def remove_stale_workspaces(outdir: Path) -> None:
+def remove_stale_workspaces(outdir: Path, prefix: str = WORK_PREFIX) -> None:
     """Remove scratch directories left by builds that were killed; those of builds still
     running, into the same directory from whatever machine or container, are left alone."""
     with safe.opened(outdir) as out_fd:
         for name in os.listdir(out_fd):
-            if not name.startswith(WORK_PREFIX):
+            if not name.startswith(prefix):
                 continue
             lock = _stale(out_fd, name)
             if lock is not None:
@@ -74,11 +74,11 @@ def remove_stale_workspaces(outdir: Path) -> None:
                     os.close(lock)
 
 
-def _locked_workspace(outdir: Path) -> tuple[Path, int]:
+def _locked_workspace(outdir: Path, prefix: str = WORK_PREFIX) -> tuple[Path, int]:
     """mkdtemp, then flock it.  Another build's cleanup may take the new directory for a
     stale one between the two and remove it: then it is made again."""
     while True:
-        work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=outdir))
+        work = Path(tempfile.mkdtemp(prefix=prefix, dir=outdir))
         try:
             lock = os.open(work, _DIR)
         except FileNotFoundError:
@@ -220,7 +220,9 @@ def staging(size: int, fallback: Path) -> Iterator[Path]:
     and /dev/shm has room to spare, else under fallback (the workspace).  Written to a
     disk-backed file system, a small package's few dozen files and directories cost more
     than everything else the build does in Python (measured: 0.2-0.5 ms per file here).
-    mkdtemp makes it 0700 under a fresh name, so nobody else can reach into it."""
+    mkdtemp makes it 0700 under a fresh name, so nobody else can reach into it; like a
+    workspace it is held with flock while it lives, and those of killed builds (whose lock
+    is free) are removed by the next build that stages in memory."""
     base = fallback
     if size <= MAX_MEMORY_STAGING:
         try:
@@ -230,15 +232,18 @@ def staging(size: int, fallback: Path) -> Iterator[Path]:
         except OSError:
             pass
     try:
-        path = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=base))
-    except OSError:
+        if base == MEMORY_DIR:
+            remove_stale_workspaces(MEMORY_DIR, STAGE_PREFIX)
+        path, lock = _locked_workspace(base, STAGE_PREFIX)
+    except (OSError, BuildError, UsageError):
         if base == fallback:
             raise
-        path = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=fallback))
+        path, lock = _locked_workspace(fallback, STAGE_PREFIX)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        os.close(lock)
 
 
 def publish_file(new: Path, dest: Path) -> Path:

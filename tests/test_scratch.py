@@ -195,3 +195,52 @@ def test_workspace_cleanup_follows_no_link(tmp_path: Path) -> None:
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (victim / "precious").read_text() == "keep me"
+
+
+# Holds an in-memory staging directory (tap2pkg.output.staging) until stdin closes.
+HOLD_STAGE = """
+import sys
+from pathlib import Path
+from tap2pkg.output import staging
+with staging(10, Path(sys.argv[1])) as stage:
+    print(stage, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_killed_builds_staging_is_removed_by_the_next(tmp_path: Path) -> None:
+    """A small package is staged in /dev/shm: a killed build's staging directory is
+    removed by the next build; one a live build holds, and a link named like one, stay."""
+    require_tool("dpkg-deb")
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm")
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep me")
+    hold = [sys.executable, "-c", HOLD_STAGE, str(out)]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    with subprocess.Popen(hold, env=env(), **pipes) as killed, \
+            subprocess.Popen(hold, env=env(), **pipes) as live:
+        assert killed.stdout is not None and live.stdout is not None
+        assert live.stdin is not None
+        dead = Path(killed.stdout.readline().strip())
+        alive = Path(live.stdout.readline().strip())
+        assert dead.parent == Path("/dev/shm")
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=60)
+        link = Path(tempfile.mktemp(prefix="tap2pkg-stage-", dir="/dev/shm"))  # noqa: S306
+        link.symlink_to(victim)
+        try:
+            proc = subprocess.run(tool("tap2deb_main", out), env=env(), capture_output=True,
+                                  text=True, check=False)
+            assert proc.returncode == 0, proc.stderr
+            assert not dead.exists()
+            assert alive.is_dir()
+            assert (victim / "precious").read_text() == "keep me"
+        finally:
+            link.unlink()
+            live.stdin.close()
+            live.wait(timeout=60)
+    assert not alive.exists()  # its owner removed it on the way out
