@@ -194,3 +194,28 @@ def test_progress_is_live_on_a_terminal_and_plain_in_ci(tmp_path: Path) -> None:
     assert "\x1b" not in plain
     assert "building:" not in plain
     assert plain.count("ok   [") == 2
+
+
+def test_a_worker_that_dies_fails_its_job_only(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker pool itself: a worker killed in the middle of a job (here: it exits
+    from inside the job, as an out-of-memory kill would end it) fails that job with the
+    reason; the other jobs are built by the workers left, and every job is reported."""
+    from tap2pkg import matrix
+    from tap2pkg.config import Job
+
+    def fake_job(job: Job, root: Path, params: object = None) -> matrix.JobReport:
+        if job.number == 2:
+            os.kill(os.getpid(), 9)
+        return matrix.JobReport(job, ok=True, package=f"p{job.number}")
+
+    monkeypatch.setattr(matrix, "run_job", fake_job)
+    monkeypatch.setattr(matrix, "warm", lambda formats: None)
+    jobs = [Job(n, "deb", "debian-12", f"app{n}.tac", str(tmp_path / f"app{n}.tac"), (),
+                tmp_path) for n in range(1, 7)]
+    seen: list[int] = []
+    reports = matrix.run(jobs, 2, tmp_path, lambda r: seen.append(r.job.number))
+    assert sorted(seen) == [1, 2, 3, 4, 5, 6]
+    assert [r.job.number for r in reports] == [1, 2, 3, 4, 5, 6]
+    assert [r.ok for r in reports] == [True, False, True, True, True, True]
+    assert reports[1].error == "the worker building it died (killed by signal 9)"
