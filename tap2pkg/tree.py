@@ -53,6 +53,10 @@ class SourceTree(Mapping[str, TreeFile]):
     def text(self, path: str) -> str:
         return self._files[path].data.decode("utf-8")
 
+    def size(self) -> int:
+        """Bytes of all the files."""
+        return sum(len(item.data) for item in self._files.values())
+
     def manifest(self) -> dict[str, str]:
         return {path: self._files[path].sha256 for path in self}
 

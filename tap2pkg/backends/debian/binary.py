@@ -116,7 +116,7 @@ def build_deb(spec: PackageSpec, tree: SourceTree, workdir: Path, *, verbose: bo
     files = payload(spec, tree)
     dirs = _directories(list(files), [spec.state_dir.as_posix()[1:]])
     meta_files = control_files(spec, files, dirs)
-    size = sum(len(files[p].data) for p in files)
+    size = files.size()
     out = workdir / deb_filename(spec)
     with output.staging(size, workdir) as stage:
         root = stage / "root"

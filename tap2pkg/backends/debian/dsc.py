@@ -75,14 +75,14 @@ def tarball_bytes(tree: SourceTree, top: str, mtime: int, paths: list[str] | Non
     return xz(buf.getvalue())
 
 
-def xz_preset(size: int) -> int:  # also the level dpkg-deb is given for the .deb
+def xz_preset(size: int) -> int:
     """The xz preset for size bytes: dpkg's default 6 for large inputs; 1 when the data fits
     in preset 1's 1 MiB dictionary, where 6 costs five times the time (its slow match
     finder) for a few percent of a small file.  The same input always gives the same bytes."""
     return 1 if size <= SMALL else 6
 
 
-SMALL = 1 << 20  # bytes
+SMALL = 1 << 20  # bytes; binary.compression switches the .deb to gzip below it too
 
 
 def xz(data: bytes) -> bytes:

@@ -99,8 +99,7 @@ def run_rpmbuild(spec: PackageSpec, tree: SourceTree, into: Path, *, verbose: bo
     """Build the .src.rpm and the .rpm files; move them into the directory into."""
     # rpmbuild makes a few hundred files and directories (BUILD, BUILDROOT, the payload):
     # in memory for a small package (output.staging), about 12% of rpmbuild's time.
-    size = sum(len(tree[path].data) for path in tree)
-    with output.staging(size, into.parent) as stage, private_topdir(stage) as (topdir, seen):
+    with output.staging(tree.size(), into.parent) as stage, private_topdir(stage) as (topdir, seen):
         tree.write(topdir, with_manifest=False)
         (topdir / "scratch").mkdir()
         for path in tree:
