@@ -335,9 +335,8 @@ def _missing(fmt: str, tapfile: Path, app: AppInfo, payload: Payload | None,
 
     found = app.imports
     if app.kind is AppKind.PYTHON:
-        found = found or imports.python_imports(app.content)
-        optional = imports.optional_imports(app.content)  # try: ... except ImportError
-        found = tuple(m for m in found if m not in optional)
+        every, optional = imports.read_imports(app.content)  # optional: try/except ImportError
+        found = tuple(m for m in found or every if m not in optional)
     depends = [part.strip() for item in params["depends"] for part in item.split(",")]
     # The application runs on the target's Python (a bundle's, when --python chose it).
     python = params["bundle_python"] or resolve_target(params["target"], fmt).python

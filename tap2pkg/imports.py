@@ -225,21 +225,9 @@ def _fix(module: str, appdir: Path, family: str, mapping: DistMapping) -> str:
 def python_imports(content: bytes, *, required_only: bool = False) -> tuple[str, ...]:
     """The absolute imports of a .tac (module level and inside functions), for when the
     loader has not filled AppInfo.imports; empty if the source does not parse.
-    required_only: leave out the optional ones (see optional_imports)."""
-    import ast  # noqa: PLC0415 - only needed here
-
-    try:
-        tree = ast.parse(content)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return ()
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append(node.module)
-    optional = _optional(tree) if required_only else frozenset()
-    return tuple(m for m in dict.fromkeys(found) if m not in optional)
+    required_only: leave out the optional ones (see read_imports)."""
+    found, optional = read_imports(content)
+    return tuple(m for m in found if m not in optional) if required_only else found
 
 
 # What a handler catches that makes the imports of its try block optional.
@@ -247,18 +235,27 @@ _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception",
                             "BaseException"})
 
 
-def optional_imports(content: bytes) -> frozenset[str]:
-    """Modules imported in the body of a try statement whose handler catches ImportError
-    (or ModuleNotFoundError, Exception, or everything): the code runs without them, as in
+def read_imports(content: bytes) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The absolute imports of Python source, in order, and which of them are optional:
+    imported in the body of a try statement whose handler catches ImportError (or
+    ModuleNotFoundError, Exception, or everything), so the code runs without them, as in
         try: from roman_numerals import RomanNumeral
         except ImportError: import roman
-    where roman_numerals is optional and roman, the fallback, is required."""
+    where roman_numerals is optional and roman, the fallback, is required.  One parse;
+    nothing when the source does not parse."""
     import ast  # noqa: PLC0415 - only needed here
 
     try:
-        return _optional(ast.parse(content))
+        tree = ast.parse(content)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset()
+        return (), frozenset()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+    return tuple(dict.fromkeys(found)), _optional(tree)
 
 
 def _optional(tree: ast.AST) -> frozenset[str]:
