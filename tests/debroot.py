@@ -94,6 +94,18 @@ def run_checked(argv: list[str], **kw: object) -> None:
                            f"{(proc.stdout + proc.stderr)[-3000:]}")
 
 
+def run_inside(enter: list[str], argv: tuple[str, ...], *, check: bool, timeout: float
+               ) -> subprocess.CompletedProcess[str]:
+    """argv run in a root or container through the enter command (chroot, nsenter), with
+    the roots' environment; a failure, when checked, shows the command and its output."""
+    proc = subprocess.run([*enter, *argv], capture_output=True, text=True, env=ENV,
+                          timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}:\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
 def make_root(tarball: Path, suite: str, packages: tuple[str, ...],
               include: tuple[str, ...] = (),
               finish: Callable[[Path], None] | None = None) -> Path:
@@ -201,15 +213,7 @@ class DebianRoot:
 
     def run(self, *argv: str, check: bool = True, timeout: float = 300
             ) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-               "LC_ALL": "C.UTF-8"}
-        proc = subprocess.run(["chroot", str(self.path), *argv], capture_output=True,
-                              text=True, env=env, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return proc
+        return run_inside(["chroot", str(self.path)], argv, check=check, timeout=timeout)
 
     def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("/bin/sh", "-c", script, check=check)

@@ -45,6 +45,7 @@ from tests.debroot import (
     mounted_proc,
     prebuild,
     run_checked,
+    run_inside,
 )
 
 # Bumped when the recipe below changes in a way the package lists do not show.
@@ -244,13 +245,8 @@ class Container:
     # -- inside the container
     def run(self, *argv: str, check: bool = True, timeout: float = 300
             ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["nsenter", "-t", str(self.pid1), "-a", *argv],
-                              capture_output=True, text=True, env=ENV, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return proc
+        return run_inside(["nsenter", "-t", str(self.pid1), "-a"], argv, check=check,
+                          timeout=timeout)
 
     def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("/bin/sh", "-c", script, check=check)
@@ -300,14 +296,9 @@ class ToolRoot:
     def run(self, *argv: str, check: bool = True, timeout: float = 600, cwd: str = "/"
             ) -> subprocess.CompletedProcess[str]:
         """argv run inside the root, from cwd (a path inside it)."""
-        proc = subprocess.run(["chroot", str(self.path), "/bin/sh", "-c",
-                               'cd "$1" && shift && exec "$@"', "sh", cwd, *argv],
-                              capture_output=True, text=True, env=ENV, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return proc
+        return run_inside(["chroot", str(self.path), "/bin/sh", "-c",
+                           'cd "$1" && shift && exec "$@"', "sh", cwd], argv, check=check,
+                          timeout=timeout)
 
     def file(self, path: str) -> Path:
         return self.path / path.lstrip("/")
