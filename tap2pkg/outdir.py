@@ -133,27 +133,34 @@ def lstat_at(base_fd: int, base: Path, rel: str) -> os.stat_result | None:
 def regular_file_digest(base_fd: int, base: Path, rel: str) -> str | None:
     """sha256 of the regular file base/rel, None when absent; refused when it or a parent
     directory is a link, or it is not a regular file."""
+    fd = _open_file(base_fd, base, rel, "is a symbolic link")
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise refuse(base / rel, "is not a regular file")
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _open_file(base_fd: int, base: Path, rel: str, link: str) -> int | None:
+    """base/rel opened for reading, no link followed on the way (link: what a refusal of a
+    link says); None when it or a parent directory is absent."""
     *parents, name = rel.split("/")
     try:
         dirfd = _open_dirs(base_fd, base, parents, create=False)
     except FileNotFoundError:
         return None
     try:
-        try:
-            fd = os.open(name, _FILE, dir_fd=dirfd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise refuse(base / rel, "is a symbolic link") from None
-            raise
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise refuse(base / rel, "is not a regular file")
-            digest = hashlib.sha256()
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            return digest.hexdigest()
+        return os.open(name, _FILE, dir_fd=dirfd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise refuse(base / rel, link) from None
+        raise
     finally:
         os.close(dirfd)
 
@@ -163,21 +170,9 @@ def read_manifest(base_fd: int, base: Path, rel: str) -> dict[str, str] | None:
     line) when it is a link, not a regular file, too big, not a manifest, or names a path
     that is absolute, holds '..', or is a link or a special file inside base."""
     where = base / rel
-    *parents, name = rel.split("/")
-    try:
-        dirfd = _open_dirs(base_fd, base, parents, create=False)
-    except FileNotFoundError:
+    fd = _open_file(base_fd, base, rel, "the manifest is a symbolic link")
+    if fd is None:
         return None
-    try:
-        fd = os.open(name, _FILE, dir_fd=dirfd)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise refuse(where, "the manifest is a symbolic link") from None
-        raise
-    finally:
-        os.close(dirfd)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise refuse(where, "the manifest is not a regular file")
