@@ -107,6 +107,20 @@ def _twistd(options: Options, conv: Conventions, name: str, payload: Payload | N
     return str(launcher_path(name))
 
 
+def _summary(description: str | None, conv: Conventions, protocol: str) -> str:
+    """--description, or the one derived from the protocol name (a long name says so)."""
+    if description is not None:
+        return validate.summary(description)
+    derived = conv.summary_template.format(protocol=protocol)
+    try:
+        return validate.summary(derived, "--protocol")
+    except UsageError as exc:
+        raise UsageError(
+            f"the description derived from it is {len(derived)} characters long, "
+            f"at most {validate.SUMMARY_MAX} fit; pass --description", "--protocol",
+        ) from exc
+
+
 def resolve(options: Options, app: AppInfo, conv: Conventions,
             payload: Payload | None = None) -> PackageSpec:
     """Apply defaults, validate every field, and return the PackageSpec."""
@@ -136,11 +150,7 @@ def resolve(options: Options, app: AppInfo, conv: Conventions,
                 "--protocol",
             ) from exc
 
-    summary = validate.summary(
-        options.description
-        if options.description is not None
-        else conv.summary_template.format(protocol=protocol)
-    )
+    summary = _summary(options.description, conv, protocol)
     long_description = validate.long_description(
         options.long_description
         if options.long_description is not None

@@ -259,3 +259,22 @@ def test_warnings_quoting_the_app_file_are_escaped(tmp_path: Path,
     err = capsys.readouterr().err
     assert "the file holds a twisted.x.A\\x1b[2J\\u2028, not a twisted Application" in err
     assert "\x1b" not in err and "\u2028" not in err
+
+
+@MAINS
+def test_a_long_file_name_names_the_derived_description(
+        main: Callable[[list[str]], int], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A long application file name (no -p, no -e) makes a synopsis over 79 characters:
+    the error blames the name it was derived from and says what to pass, not the
+    --description the user never gave."""
+    app = tmp_path / f"{'organized-finger-' * 4}service.tac"
+    app.write_bytes((FIXTURES / "echo.tac").read_bytes())
+    out = tmp_path / "out"
+    name = ["--debfile" if main is tap2deb_main else "--rpmfile", "tw-long"]
+    assert main(["-t", str(app), "-m", MAINTAINER, *name, "-o", str(out)]) == 2
+    one_line_error(capsys, "--protocol: the description derived from it is ",
+                   "pass --description")
+    assert files_in(out) == []
+    assert main(["-t", str(app), "-m", MAINTAINER, *name, "-o", str(out), "-q",
+                 "-e", "Finger service"]) == 0
