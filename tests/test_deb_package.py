@@ -171,6 +171,21 @@ def test_lintian_clean_deb_and_source(built: Built) -> None:
     assert _lintian(built.deb, dsc) == []
 
 
+def test_long_app_file_name_keeps_the_changelog_in_80_columns(tmp_path: Path) -> None:
+    """The changelog entry names the app file; a long name is wrapped as dch wraps, so
+    lintian has no debian-changelog-line-too-long (found on the Twisted docs' files)."""
+    require_tool("dpkg-deb", "lintian")
+    app = tmp_path / "core__howto__tutorial__listings__finger__organized-finger.tac"
+    app.write_bytes((FIXTURES / "echo.tac").read_bytes())
+    out = tmp_path / "out"
+    assert tap2deb_main(["-t", str(app), "-m", MAINTAINER, "-o", str(out), "-q",
+                         "-d", "tw-finger", "-e", "Finger service"]) == 0
+    changelog = (out / "tw-finger-1.0" / "debian" / "changelog").read_text()
+    assert "  * Created by tap2deb from\n    core__howto__" in changelog
+    assert max(len(line) for line in changelog.splitlines()) <= 80
+    assert _lintian(next(out.glob("*.deb")), next(out.glob("*.dsc"))) == []
+
+
 def test_dpkg_buildpackage_gives_the_same_files_and_conffiles(built: Built, rebuilt: Path) -> None:
     ours, theirs = _members(built.deb), _members(rebuilt)
     assert ours == theirs

@@ -50,10 +50,11 @@ def changelog(spec: PackageSpec) -> str:
     # "unstable" for a PPA).
     distribution = spec.target.codename if spec.target.distro == "ubuntu" else "unstable"
     return (
-        f"{spec.name} ({spec.version}) {distribution}; urgency=medium\n"
-        "\n"
-        f"  * Created by {spec.tool} from {spec.app_filename}.\n"
-        "\n"
+        f"{spec.name} ({spec.version}) {distribution}; urgency=medium\n\n"
+        + "\n".join(textwrap.wrap(f"Created by {spec.tool} from {spec.app_filename}.",
+                                 width=80, initial_indent="  * ", subsequent_indent="    ",
+                                 break_long_words=False, break_on_hyphens=False))
+        + "\n\n"
         f" -- {spec.maintainer}  {rfc2822_date(spec.timestamp)}\n"
     )
 
